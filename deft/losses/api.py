@@ -37,7 +37,10 @@ def terms(objective: str, logits, labels, *, ignore_index: int = -100, **params)
     """All per-token terms of ``objective`` (flattened to [N]); see ``core.Terms``."""
     obj, merged = resolve(objective, params)
     z, y, valid = _flatten(logits, labels, ignore_index)
-    return obj.fn(z, token_logp(z, y), valid, **merged)
+    logp = token_logp(z, y)
+    t = obj.fn(z, logp, valid, **merged)
+    t.logp = logp.detach()
+    return t
 
 
 def per_token(objective: str, logits, labels, *, ignore_index: int = -100, **params) -> torch.Tensor:

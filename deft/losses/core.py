@@ -33,12 +33,14 @@ class Terms:
     gate: detached w with dL/dz = w (pi - e_y) (0 where not kept).
     keep: bool mask of tokens counted in the loss and in the normaliser.
     a:    detached deformation exponent (deft, cayley, neg_p_pow); None otherwise.
+    logp: detached log p_y of every position (set by the callers in ``api``/``linear``).
     """
 
     loss: torch.Tensor
     gate: torch.Tensor
     keep: torch.Tensor
     a: torch.Tensor | None = None
+    logp: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

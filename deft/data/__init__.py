@@ -1,0 +1,1 @@
+"""Domain builders, prompt formatting and label noise."""

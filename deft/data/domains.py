@@ -1,0 +1,84 @@
+"""Embedded domains, generated offline with reasoning_gym; each knows how to make a wrong answer.
+
+* ``arithmetic`` - reasoning_gym ``basic_arithmetic`` (defaults: 2 terms, 1-2 digits, + and -).
+  Model-intermediate from the raw backbone, model-strong from the prior backbone.
+* ``figfont``   - reasoning_gym ``figlet_font`` (defaults: 3-5 letter words in a few compact
+  fonts, so prompts stay under ~100 tokens). Model-weak: a 135M model cannot read the art.
+
+An example is ``{"id", "domain", "question", "answer", "prompt"}``; ``prompt`` is the user turn
+(question + answer-format instruction) that training and evaluation both feed to the chat template.
+"""
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass, field
+from typing import Callable
+
+INSTRUCTION = {
+    "arithmetic": "Answer with only the final answer.",
+    "figfont": "Answer with only the word, in capital letters.",
+}
+
+
+def _arithmetic(n: int, seed: int, params: dict) -> list[dict]:
+    import reasoning_gym
+
+    cfg = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2, "operators": ["+", "-"],
+           "allow_parentheses": False, "allow_negation": False, **params}
+    cfg["operators"] = tuple(cfg["operators"])
+    ds = reasoning_gym.create_dataset("basic_arithmetic", size=n, seed=seed, **cfg)
+    return [{"question": e["question"], "answer": str(e["answer"]).strip()} for e in ds]
+
+
+def _figfont(n: int, seed: int, params: dict) -> list[dict]:
+    import reasoning_gym
+
+    params = {"fonts": ["mini", "short", "italic", "straight", "cybermedium"], "min_word_len": 3,
+              "max_word_len": 5, **params}
+    fonts = params.pop("fonts")
+    per_font = -(-n // len(fonts))
+    rows = []
+    for i, font in enumerate(fonts):
+        ds = reasoning_gym.create_dataset("figlet_font", size=per_font, seed=seed * 1000 + i,
+                                          static_font=font, **params)
+        rows.append([{"question": e["question"], "answer": e["answer"].strip().upper()} for e in ds])
+    interleaved = [r for group in zip(*rows) for r in group]  # fonts alternate in every prefix
+    return interleaved[:n]
+
+
+def _corrupt_arithmetic(answer: str, rng: random.Random, pool: list[str]) -> str:
+    """Off by a non-zero offset of magnitude 1-10: a plausible slip, never the right number."""
+    offset = rng.choice([d for d in range(-10, 11) if d != 0])
+    return str(int(answer) + offset)
+
+
+def _corrupt_figfont(answer: str, rng: random.Random, pool: list[str]) -> str:
+    """Another word of the same length from the training pool (random letters if there is none)."""
+    same = sorted({w for w in pool if len(w) == len(answer) and w != answer})
+    if same:
+        return rng.choice(same)
+    while True:
+        word = "".join(rng.choice(string.ascii_uppercase) for _ in answer)
+        if word != answer:
+            return word
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    generate: Callable[[int, int, dict], list[dict]]
+    corrupt: Callable[[str, random.Random, list[str]], str]
+    # Two examples that share this key may not sit in different splits.
+    overlap_key: Callable[[dict], str] = field(default=lambda e: e["question"])
+
+
+DOMAINS = {
+    "arithmetic": Domain("arithmetic", _arithmetic, _corrupt_arithmetic),
+    # the same word in another font is still the same answer: keep words disjoint across splits
+    "figfont": Domain("figfont", _figfont, _corrupt_figfont, overlap_key=lambda e: e["answer"]),
+}
+
+
+def user_prompt(domain: str, question: str) -> str:
+    return f"{question.rstrip()}\n{INSTRUCTION[domain]}"

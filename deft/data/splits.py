@@ -1,0 +1,56 @@
+"""Disjoint, seeded train / test / prior / prior_dev splits of a domain, written as JSON lines.
+
+Splits are claimed in priority order (test first), each from its own seed; an example whose
+overlap key (the question; for figfont the word) was claimed by an earlier split is skipped, so
+no test item is ever seen in training or in the prior. The ``prior`` splits exist only to build
+the model-strong backbone and are disjoint from ``train`` too.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..io import write_bytes_atomic
+from .domains import DOMAINS, user_prompt
+from .noise import dumps_jsonl
+
+SPLIT_ORDER = ("test", "prior_dev", "prior", "train")
+
+
+def _split_seed(seed: int, split: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{split}".encode()).digest()[:4], "little")
+
+
+def build_splits(domain: str, sizes: dict[str, int], seed: int, params: dict | None = None) -> dict:
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}; allowed: {sorted(DOMAINS)}")
+    d = DOMAINS[domain]
+    claimed: set[str] = set()
+    out = {}
+    for split in SPLIT_ORDER:
+        n = sizes.get(split, 0)
+        rows, attempt = [], 0
+        while len(rows) < n:
+            if attempt == 5:
+                raise ValueError(f"{domain}: could only find {len(rows)} of {n} distinct {split} examples; "
+                                 "the generator's space is too small for the requested split sizes")
+            for e in d.generate(4 * n + 16, _split_seed(seed, f"{split}:{attempt}"), dict(params or {})):
+                key = d.overlap_key(e)
+                if key in claimed or len(rows) == n:
+                    continue
+                claimed.add(key)
+                rows.append({"id": f"{domain}-{split}-{len(rows):05d}", "domain": domain, **e,
+                             "prompt": user_prompt(domain, e["question"])})
+            attempt += 1
+        out[split] = rows
+    return out
+
+
+def write_splits(splits: dict, out_dir) -> dict[str, str]:
+    """Write each split to ``out_dir/{split}.jsonl``; return their sha256."""
+    hashes = {}
+    for split, rows in splits.items():
+        data = dumps_jsonl(rows)
+        write_bytes_atomic(Path(out_dir) / f"{split}.jsonl", data)
+        hashes[split] = hashlib.sha256(data).hexdigest()
+    return hashes

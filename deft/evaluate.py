@@ -1,0 +1,71 @@
+"""Evaluation through lm-eval: the task YAML of a domain on a generated test file.
+
+The model's own chat template is applied (``apply_chat_template=True``), the same one training
+uses. lm-eval names its output files with timestamps, so the caller writes the returned metrics
+to a fixed path. Backend: ``hf`` (generate, CPU or GPU) or ``vllm`` (GPU).
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from .tasks import TASKS_DIR
+
+BACKENDS = ("hf", "vllm")
+
+
+def task_name(domain: str) -> str:
+    name = f"deft_{domain}"
+    if not (TASKS_DIR / f"{name}.yaml").exists():
+        known = sorted(p.stem.removeprefix("deft_") for p in TASKS_DIR.glob("deft_*.yaml"))
+        raise ValueError(f"no lm-eval task for domain {domain!r}; allowed: {known}")
+    return name
+
+
+def _task_dir(domain: str, test_path: Path, where: Path) -> str:
+    """A one-file include dir: the domain's task pointed at ``test_path``."""
+    name = task_name(domain)
+    (where / f"{name}.yaml").write_text(
+        f"include: {TASKS_DIR / (name + '.yaml')}\ntask: {name}\n"
+        f"dataset_kwargs:\n  data_files:\n    test: {json.dumps(str(Path(test_path).resolve()))}\n")
+    return str(where)
+
+
+def model_args(backend: str, model_dir, settings: dict) -> dict:
+    """lm-eval ``model_args`` for a backend (vLLM's parallelism and memory settings from config)."""
+    if backend == "hf":
+        return {"pretrained": str(model_dir), "dtype": settings.get("dtype", "float32")}
+    if backend == "vllm":
+        return {"pretrained": str(model_dir), "dtype": settings.get("dtype", "bfloat16"),
+                "tensor_parallel_size": settings.get("tensor_parallel_size", 1),
+                "data_parallel_size": settings.get("data_parallel_size", 1),
+                "gpu_memory_utilization": settings.get("gpu_memory_utilization", 0.85),
+                "max_model_len": settings.get("max_model_len", 4096), "seed": settings.get("seed", 0)}
+    raise ValueError(f"unknown evaluation backend {backend!r}; allowed: {list(BACKENDS)}")
+
+
+def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_size: int = 16,
+             limit: int | None = None, settings: dict | None = None) -> dict:
+    """Run lm-eval; return {"metrics", "samples", "n", "wall_s", "task_version"}."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    settings = settings or {}
+    name = task_name(domain)
+    args = model_args(backend, model_dir, settings)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        tm = TaskManager(include_path=_task_dir(domain, Path(test_path), Path(tmp)), include_defaults=False)
+        out = lm_eval.simple_evaluate(
+            model=backend, model_args=args, tasks=[name], task_manager=tm, batch_size=batch_size,
+            device=settings.get("device", "cpu" if backend == "hf" else "cuda"), apply_chat_template=True,
+            limit=limit, log_samples=True, random_seed=0, numpy_random_seed=0, torch_random_seed=0,
+            fewshot_random_seed=0)
+    res = out["results"][name]
+    metrics = {k.split(",")[0]: v for k, v in res.items() if k.endswith(",none") and "_stderr" not in k}
+    samples = [{"id": s["doc"]["id"], "answer": s["doc"]["answer"], "response": s["resps"][0][0],
+                **{m: s[m] for m in metrics}} for s in out["samples"][name]]
+    return {"metrics": metrics, "samples": samples, "n": len(samples), "wall_s": time.perf_counter() - t0,
+            "task_version": out.get("versions", {}).get(name)}

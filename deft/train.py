@@ -1,0 +1,252 @@
+"""Fine-tuning with any objective of ``deft.losses`` through the Hugging Face ``Trainer``.
+
+Prompt tokens are masked; the loss is normalised by the counted response tokens of the whole
+optimizer step, across gradient accumulation and data-parallel ranks: the Trainer counts them
+(``num_items_in_batch``) when a ``compute_loss_func`` is set, and gathers them across ranks.
+(The reference implementation takes a per-micro-batch mean, which makes results depend on the
+micro-batch size.) Thresholded objectives exclude tokens from the count as well; their
+normaliser is the kept tokens of each micro-batch, weighted by the micro-batch's share of the
+step's tokens (exact with one micro-batch per step).
+
+Each optimizer step appends one JSON line to the training log: objective value, batch NLL,
+mean p_y, mean gate, mean a (deft, cayley, neg_p_pow), gradient norm, learning rate, tokens/s.
+Checkpoints every ``save_steps`` steps let a killed run resume where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+import deft.losses as L
+
+from .io import read_jsonl
+
+DEFAULTS = {
+    "objective": "nll", "params": {}, "learning_rate": 5e-5, "batch_size": 8, "grad_accum": 1,
+    "epochs": 1, "max_steps": -1, "warmup_ratio": 0.1, "weight_decay": 0.01, "adam_beta1": 0.9,
+    "adam_beta2": 0.95, "lr_scheduler": "cosine", "max_grad_norm": 1.0, "max_len": 256, "seed": 0,
+    "save_steps": 0, "bf16": False, "gradient_checkpointing": False, "nonfinite": "stop",
+}
+
+
+# ---- data ------------------------------------------------------------------------------------
+
+def encode(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
+    """Chat-formatted ids of (user prompt, assistant answer) and labels masking the prompt.
+
+    The response is the answer plus the end-of-turn token, exactly what the chat template writes
+    after the generation prompt; lm-eval applies the same template at evaluation time.
+    """
+    user = [{"role": "user", "content": prompt}]
+    prompt_text = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+    full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": answer}], tokenize=False)
+    if not full.startswith(prompt_text):
+        raise ValueError("the chat template does not extend the generation prompt with the answer")
+    response = full[len(prompt_text):]
+    eos = tokenizer.eos_token
+    response = response[: response.index(eos) + len(eos)] if eos and eos in response else response
+    p_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    r_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+    return p_ids + r_ids, [-100] * len(p_ids) + r_ids
+
+
+def tokenize_examples(tokenizer, examples: list[dict], max_len: int) -> tuple[list[dict], int]:
+    """Encode examples; drop (never truncate) those longer than ``max_len``. Returns (rows, dropped)."""
+    rows, dropped = [], 0
+    for e in examples:
+        ids, labels = encode(tokenizer, e["prompt"], e["answer"])
+        if len(ids) > max_len:
+            dropped += 1
+            continue
+        rows.append({"input_ids": ids, "labels": labels})
+    if not rows:
+        raise ValueError(f"no training example fits max_len={max_len}; raise max_len")
+    return rows, dropped
+
+
+class PadCollator:
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, rows):
+        n = max(len(r["input_ids"]) for r in rows)
+
+        def pad(key, value):
+            return torch.tensor([r[key] + [value] * (n - len(r[key])) for r in rows])
+
+        ids = pad("input_ids", self.pad_id)
+        mask = torch.tensor([[1] * len(r["input_ids"]) + [0] * (n - len(r["input_ids"])) for r in rows])
+        return {"input_ids": ids, "attention_mask": mask, "labels": pad("labels", -100)}
+
+
+# ---- the loss and its per-step statistics ------------------------------------------------------
+
+class ObjectiveLoss:
+    """``compute_loss_func`` for the Trainer: the objective on shifted logits, plus running stats."""
+
+    def __init__(self, objective: str, params: dict):
+        L.resolve(objective, params)  # fail before any work on a bad name or parameter
+        self.objective, self.params = objective, dict(params)
+        self.reset()
+
+    def reset(self):
+        self.sums = {"nll": 0.0, "p": 0.0, "gate": 0.0, "a": 0.0, "valid": 0, "kept": 0, "tokens": 0}
+        self.has_a = False
+
+    def __call__(self, outputs, labels, num_items_in_batch=None):
+        logits, y = outputs.logits[:, :-1], labels[:, 1:]
+        t = L.terms(self.objective, logits, y, **self.params)
+        valid = (y != -100).reshape(-1)
+        n_valid, n_kept = valid.sum(), t.keep.sum()
+        n = num_items_in_batch if num_items_in_batch is not None else n_valid
+        loss = t.loss.sum() / n_kept.clamp(min=1) * (n_valid / n)
+        self._accumulate(t, valid, n_kept)
+        return loss
+
+    @torch.no_grad()
+    def _accumulate(self, t, valid, n_kept):
+        s = self.sums
+        s["valid"] += int(valid.sum())
+        s["kept"] += int(n_kept)
+        s["gate"] += float(t.gate.sum())
+        s["nll"] += float(-(t.logp * valid).sum())
+        s["p"] += float((t.logp.exp() * valid).sum())
+        if t.a is not None:
+            self.has_a = True
+            s["a"] += float((t.a * valid).sum())
+
+    def summary(self) -> dict:
+        s, v = self.sums, max(self.sums["valid"], 1)
+        out = {"nll": s["nll"] / v, "mean_p": s["p"] / v, "mean_gate": s["gate"] / max(s["kept"], 1),
+               "kept_fraction": s["kept"] / v, "response_tokens": s["valid"]}
+        if self.has_a:
+            out["mean_a"] = s["a"] / v
+        return out
+
+
+# ---- the Trainer glue --------------------------------------------------------------------------
+
+def _callbacks():
+    from transformers import TrainerCallback
+
+    class StepLog(TrainerCallback):
+        """One JSON line per optimizer step; stops on a non-finite loss or gradient."""
+
+        def __init__(self, loss_fn: ObjectiveLoss, path: Path, nonfinite: str):
+            self.loss_fn, self.path, self.nonfinite = loss_fn, path, nonfinite
+            self.t0 = time.perf_counter()
+
+        def on_step_begin(self, args, state, control, **kw):
+            self.t0 = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = logs or {}
+            if "loss" not in logs:  # the end-of-training summary line
+                return
+            stats = self.loss_fn.summary()
+            self.loss_fn.reset()
+            elapsed = max(time.perf_counter() - self.t0, 1e-9)
+            row = {"step": state.global_step, "objective_value": logs["loss"],
+                   "grad_norm": logs.get("grad_norm"), "learning_rate": logs.get("learning_rate"),
+                   "tokens_per_s": stats["response_tokens"] / elapsed, **stats}
+            bad = [k for k in ("objective_value", "grad_norm") if row[k] is not None and not math.isfinite(row[k])]
+            if bad:
+                row["nonfinite"] = bad
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            if bad and self.nonfinite == "stop":
+                raise FloatingPointError(f"non-finite {', '.join(bad)} at step {state.global_step} for objective "
+                                         f"{self.loss_fn.objective!r} (set train.nonfinite: skip to skip such steps)")
+
+    class StopWhen(TrainerCallback):
+        """Evaluate ``check(model) -> float`` every ``every`` steps; stop once it reaches ``target``."""
+
+        def __init__(self, check, every: int, target: float, history: list):
+            self.check, self.every, self.target, self.history = check, every, target, history
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            if self.every and state.global_step % self.every == 0:
+                value = self.check(model)
+                self.history.append({"step": state.global_step, "value": value})
+                if value >= self.target:
+                    control.should_training_stop = True
+
+    return StepLog, StopWhen
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """On resume, keep the log lines of the steps the checkpoint already contains."""
+    if path.exists():
+        kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=None) -> dict:
+    """Fine-tune ``model_dir`` on ``train_path`` (JSON lines with prompt/answer) and save ``out_dir``.
+
+    ``stop_check`` = (check(model) -> float, every, target) stops early once check >= target
+    (used to build the prior backbone). Returns a summary for the run record.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    unknown = set(cfg) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown training setting(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
+    cfg = {**DEFAULTS, **cfg}
+    loss_fn = ObjectiveLoss(cfg["objective"], cfg["params"])
+    out_dir, log_path = Path(out_dir), Path(log_path)
+    work = out_dir.with_name(out_dir.name + ".work")  # checkpoints of an unfinished run
+
+    torch.manual_seed(cfg["seed"])
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    rows, dropped = tokenize_examples(tokenizer, read_jsonl(train_path), cfg["max_len"])
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    if cfg["gradient_checkpointing"]:
+        model.gradient_checkpointing_enable()
+
+    args = TrainingArguments(
+        output_dir=str(work), per_device_train_batch_size=cfg["batch_size"],
+        gradient_accumulation_steps=cfg["grad_accum"], num_train_epochs=cfg["epochs"],
+        max_steps=cfg["max_steps"], learning_rate=cfg["learning_rate"], warmup_steps=float(cfg["warmup_ratio"]),
+        weight_decay=cfg["weight_decay"], adam_beta1=cfg["adam_beta1"], adam_beta2=cfg["adam_beta2"],
+        lr_scheduler_type=cfg["lr_scheduler"], max_grad_norm=cfg["max_grad_norm"], bf16=cfg["bf16"],
+        seed=cfg["seed"], data_seed=cfg["seed"], logging_steps=1, report_to=[],
+        save_strategy="steps" if cfg["save_steps"] else "no", save_steps=cfg["save_steps"] or 500,
+        save_total_limit=1, remove_unused_columns=False, dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(), average_tokens_across_devices=True,
+    )
+    StepLog, StopWhen = _callbacks()
+    history: list = []
+    callbacks = [StepLog(loss_fn, log_path, cfg["nonfinite"])]
+    if stop_check is not None:
+        callbacks.append(StopWhen(*stop_check, history))
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=PadCollator(tokenizer.pad_token_id),
+                      compute_loss_func=loss_fn, callbacks=callbacks)
+
+    resume = get_last_checkpoint(str(work)) if work.exists() else None
+    if resume:
+        _truncate_log(log_path, int(resume.rsplit("-", 1)[-1]))
+    else:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("")
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    wall = time.perf_counter() - t0
+
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    return {"steps": result.global_step, "train_loss": result.training_loss, "wall_s": wall,
+            "examples": len(rows), "dropped_too_long": dropped, "resumed_from": resume,
+            "stop_history": history, "settings": cfg}
