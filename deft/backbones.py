@@ -43,7 +43,7 @@ def prepare_smollm2(out_dir) -> Path:
 
     gguf = smollm2_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained while it still looks quantised.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
@@ -52,11 +52,19 @@ def prepare_smollm2(out_dir) -> Path:
     return Path(out_dir)
 
 
-def prepare_tiny_llama(out_dir, tokenizer_dir, *, layers=2, hidden=64, heads=4, seed=0) -> Path:
-    """A randomly initialised Llama with the embedded backbone's tokenizer and chat template."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+def embedded_tokenizer():
+    """The embedded backbone's tokenizer and chat template, read from the GGUF alone (no weights)."""
+    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    gguf = smollm2_gguf_path()
+    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+
+
+def prepare_tiny_llama(out_dir, *, layers=2, hidden=64, heads=4, seed=0) -> Path:
+    """A randomly initialised Llama with the embedded backbone's tokenizer and chat template."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = embedded_tokenizer()
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
                          num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
@@ -86,3 +94,21 @@ def prepare_hub(model_id: str, out_dir) -> Path:
         out_dir.unlink() if out_dir.is_symlink() else shutil.rmtree(out_dir)
     out_dir.symlink_to(Path(src).resolve(), target_is_directory=True)
     return out_dir
+
+
+def prepare(spec: dict, out_dir) -> Path:
+    """Prepare a non-prior backbone from its config entry (source embedded, tiny, hub or local)."""
+    source = spec["source"]
+    if source == "embedded":
+        return prepare_smollm2(out_dir)
+    if source == "tiny":
+        return prepare_tiny_llama(out_dir)
+    if source == "hub":
+        return prepare_hub(spec["id"], out_dir)
+    if source == "local":
+        out_dir = Path(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        out_dir.symlink_to(Path(spec["path"]).resolve(), target_is_directory=True)
+        return out_dir
+    raise ValueError(f"backbone source {source!r} is not prepared here; allowed: embedded, tiny, hub, local "
+                     "(prior backbones are built by deft.prior.build)")

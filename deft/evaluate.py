@@ -69,3 +69,45 @@ def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_si
                 **{m: s[m] for m in metrics}} for s in out["samples"][name]]
     return {"metrics": metrics, "samples": samples, "n": len(samples), "wall_s": time.perf_counter() - t0,
             "task_version": out.get("versions", {}).get(name)}
+
+
+def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_samples, eval_cfg: dict,
+                       config_slice: dict, *, train_summary=None, audit=None, base_record=None) -> dict:
+    """Pipeline stage: evaluate a model and write its run record (and per-sample responses).
+
+    ``identity``: backbone, domain, regime, objective, params, noise_kind, noise_rate, seed.
+    ``train_summary``/``audit``/``base_record``: paths of the training summary, noise audit and the
+    base model's record (absent for a base evaluation).
+    """
+    from . import losses, records
+    from .data.noise import dumps_jsonl
+    from .io import write_bytes_atomic
+
+    def load(path):
+        return json.loads(Path(path).read_text()) if path else None
+
+    result = evaluate(model_dir, identity["domain"], test_path, backend=eval_cfg["backend"],
+                      batch_size=eval_cfg["batch_size"], limit=eval_cfg.get("limit"),
+                      settings=eval_cfg.get("settings"))
+    summary, audit_d = load(train_summary), load(audit)
+    is_base = train_summary is None
+    record = {
+        "kind": "base" if is_base else "run",
+        "run": identity,
+        "metrics": result["metrics"],
+        "base_metrics": None if base_record is None else load(base_record)["metrics"],
+        "n_test": result["n"],
+        "data": {"test_sha256": records.sha256_file(test_path),
+                 "train_sha256": audit_d["train_sha256"] if audit_d else None,
+                 "noise_audit_sha256": records.sha256_file(audit) if audit else None,
+                 "noise_realized_rate": audit_d["realized_rate"] if audit_d else None},
+        "train": None if is_base else {k: v for k, v in summary.items() if k != "stop_history"},
+        "eval": {"backend": eval_cfg["backend"], "wall_s": result["wall_s"], "task_version": result["task_version"]},
+        "config": config_slice,
+        "provenance": {"config_hash": records.config_hash(config_slice), **records.git_state(),
+                       "versions": records.versions(),
+                       "objective_version": None if is_base else losses.version(identity["objective"])},
+    }
+    write_bytes_atomic(out_samples, dumps_jsonl(result["samples"]))
+    records.write(out_record, record)
+    return record

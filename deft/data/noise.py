@@ -24,6 +24,8 @@ NOISE_KINDS = ("answer", "shuffle")
 
 
 def check_rate_and_kind(rate, kind) -> None:
+    if kind == "none" and rate == 0:
+        return
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
         raise ValueError(f"noise rate {rate!r} is not allowed; it must be a number in [0, 1)")
     if kind not in NOISE_KINDS:
@@ -77,3 +79,15 @@ def dumps_jsonl(rows: list[dict]) -> bytes:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def make_noisy(train_path, kind: str, rate: float, seed: int, out_train, out_audit) -> dict:
+    """Pipeline stage: write the noisy training set and its audit (with the file's sha256)."""
+    from ..io import read_jsonl, write_bytes_atomic, write_json_atomic
+
+    noisy, audit = inject(read_jsonl(train_path), rate, kind, seed)
+    data = dumps_jsonl(noisy)
+    audit["train_sha256"] = sha256(data)
+    write_bytes_atomic(out_train, data)
+    write_json_atomic(out_audit, audit)
+    return audit

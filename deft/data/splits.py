@@ -54,3 +54,15 @@ def write_splits(splits: dict, out_dir) -> dict[str, str]:
         write_bytes_atomic(Path(out_dir) / f"{split}.jsonl", data)
         hashes[split] = hashlib.sha256(data).hexdigest()
     return hashes
+
+
+def make(domain: str, params: dict, sizes: dict, seed: int, out_dir) -> dict:
+    """Pipeline stage: build and write the splits of ``domain`` plus ``manifest.json``."""
+    from ..io import write_json_atomic
+
+    splits = build_splits(domain, sizes, seed, params)
+    manifest = {"domain": domain, "seed": seed, "params": params,
+                "counts": {k: len(v) for k, v in splits.items()},
+                "sha256": write_splits(splits, out_dir)}
+    write_json_atomic(Path(out_dir) / "manifest.json", manifest)
+    return manifest

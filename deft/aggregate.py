@@ -1,0 +1,93 @@
+"""Run records -> a tidy table -> the paper's Table-1 analog.
+
+Tidy table ``runs.csv``: one row per (record, metric) with columns
+kind (run | base), regime, backbone, domain, objective (``base`` for base records), noise_kind,
+noise_rate, seed, metric, value, n_test, config_hash, objective_version, test_sha256, git_commit.
+
+Table 1: rows (regime, domain, metric, noise_rate); columns ``base`` then one per objective, each
+the mean over seeds, and ``n_seeds`` (the smallest seed count of the row's cells).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from . import records
+from .io import write_bytes_atomic
+
+COLUMNS = ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed", "metric",
+           "value", "n_test", "config_hash", "objective_version", "test_sha256", "git_commit"]
+CELL = ["regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "metric"]
+
+
+def load_records(paths, skip_bad: bool = False) -> tuple[list[dict], list[str]]:
+    """Load and validate records; a bad one raises naming the file, unless ``skip_bad`` (then listed)."""
+    good, bad = [], []
+    for path in paths:
+        try:
+            good.append(records.load(path))
+        except ValueError as err:
+            if not skip_bad:
+                raise ValueError(f"{err}\n(rerun its evaluate job, or aggregate with skip_bad to leave it out)") from None
+            bad.append(str(err))
+    return good, bad
+
+
+def tidy(recs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in recs:
+        run, prov = r["run"], r["provenance"]
+        for metric, value in r["metrics"].items():
+            rows.append({"kind": r["kind"], "regime": run["regime"], "backbone": run["backbone"],
+                         "domain": run["domain"], "objective": run["objective"], "noise_kind": run["noise_kind"],
+                         "noise_rate": run["noise_rate"], "seed": run["seed"], "metric": metric, "value": value,
+                         "n_test": r["n_test"], "config_hash": prov["config_hash"],
+                         "objective_version": prov["objective_version"], "test_sha256": r["data"]["test_sha256"],
+                         "git_commit": prov["git_commit"]})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def check_consistent(df: pd.DataFrame, allow_mixed: bool = False) -> None:
+    """Refuse to average seeds of one cell that disagree on config, objective version or test data."""
+    runs = df[df.kind == "run"]
+    for key in ("config_hash", "objective_version", "test_sha256"):
+        n = runs.groupby(CELL, dropna=False)[key].nunique(dropna=False)
+        mixed = n[n > 1]
+        if len(mixed) and not allow_mixed:
+            cell = dict(zip(CELL, mixed.index[0]))
+            raise ValueError(f"records of one cell disagree on {key}: {cell}; rerun them with one configuration "
+                             "or aggregate with allow_mixed to average them anyway")
+
+
+def table1(df: pd.DataFrame) -> pd.DataFrame:
+    runs = df[df.kind == "run"]
+    base = df[df.kind == "base"].groupby(["backbone", "domain", "metric"])["value"].mean()
+    rows = ["regime", "backbone", "domain", "metric", "noise_rate"]
+    means = runs.pivot_table(index=rows, columns="objective", values="value", aggfunc="mean")
+    seeds = runs.groupby(rows + ["objective"])["seed"].nunique().groupby(rows).min()
+    objectives = [o for o in dict.fromkeys(runs.objective)]  # grid order
+    means = means[objectives]
+    base_col = [base.get((b, d, m)) for (_, b, d, m, _) in means.index]
+    means.insert(0, "base", base_col)
+    means["n_seeds"] = seeds
+    return means.reset_index()
+
+
+def to_markdown(t: pd.DataFrame) -> str:
+    return t.to_markdown(index=False, floatfmt=".3f") + "\n"
+
+
+def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: bool = False) -> dict:
+    """Pipeline stage: write runs.csv, table1.csv and table1.md under ``out_dir``."""
+    recs, bad = load_records(record_paths, skip_bad=skip_bad)
+    if not recs:
+        raise ValueError("no valid run records to aggregate")
+    df = tidy(recs)
+    check_consistent(df, allow_mixed)
+    t1 = table1(df)
+    out = Path(out_dir)
+    write_bytes_atomic(out / "runs.csv", df.to_csv(index=False).encode())
+    write_bytes_atomic(out / "table1.csv", t1.to_csv(index=False).encode())
+    write_bytes_atomic(out / "table1.md", to_markdown(t1).encode())
+    return {"records": len(recs), "skipped": bad}

@@ -1,0 +1,116 @@
+"""Checks of a pipeline configuration that its JSON schema cannot express, and the grid.
+
+``check(config)`` raises ValueError naming the key, the bad value and what is allowed; the
+Snakefile calls it (after ``validate(config, schema)``) before any job is planned.
+``runs(config)`` expands the grid into one dict per training run.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import deft.losses as L
+
+from .data.domains import DOMAINS
+
+CLEAN = "clean"
+
+
+def noise_label(kind: str, rate: float) -> str:
+    """Path label of a noise setting: 'clean' at rate 0, else e.g. 'answer-0.3'."""
+    return CLEAN if rate == 0 else f"{kind}-{float(rate):g}"
+
+
+def parse_noise(label: str) -> tuple[str, float]:
+    if label == CLEAN:
+        return "none", 0.0
+    kind, rate = label.rsplit("-", 1)
+    return kind, float(rate)
+
+
+def _fail(key, value, allowed):
+    raise ValueError(f"config: {key} = {value!r} is not allowed; {allowed}")
+
+
+def _no_duplicates(key, values):
+    dup = [v for v, n in Counter(map(str, values)).items() if n > 1]
+    if dup:
+        raise ValueError(f"config: {key} has duplicate entries {dup}; list each value once")
+
+
+def check(config: dict) -> None:
+    backbones, regimes, data = config["backbones"], config["regimes"], config["data"]
+    for name, spec in backbones.items():
+        src = spec["source"]
+        need = {"prior": ["base", "domain"], "hub": ["id"], "local": ["path"]}.get(src, [])
+        for key in need:
+            if key not in spec:
+                raise ValueError(f"config: backbones.{name} (source {src}) needs the key {key!r}")
+        if src == "prior":
+            if spec["base"] not in backbones or backbones[spec["base"]]["source"] == "prior":
+                _fail(f"backbones.{name}.base", spec["base"],
+                      f"allowed: a non-prior backbone of this config {sorted(b for b in backbones if b != name)}")
+            if spec["domain"] not in data["domains"]:
+                _fail(f"backbones.{name}.domain", spec["domain"], f"allowed: {sorted(data['domains'])}")
+            if "prior" not in config or data["sizes"].get("prior", 0) < 1 or data["sizes"].get("prior_dev", 0) < 1:
+                raise ValueError(f"config: backbones.{name} is a prior backbone: set `prior:` and "
+                                 "data.sizes.prior and data.sizes.prior_dev (both >= 1)")
+        if src == "local" and not Path(spec["path"]).is_dir():
+            raise ValueError(f"config: backbones.{name}.path = {spec['path']!r} is not an existing folder")
+    for name in data["domains"]:
+        if name not in DOMAINS:
+            _fail("data.domains", name, f"allowed: {sorted(DOMAINS)}")
+    for name, r in regimes.items():
+        if r["backbone"] not in backbones:
+            _fail(f"regimes.{name}.backbone", r["backbone"], f"allowed: {sorted(backbones)}")
+        if r["domain"] not in data["domains"]:
+            _fail(f"regimes.{name}.domain", r["domain"], f"allowed: {sorted(data['domains'])}")
+    grid = config["grid"]
+    for key in ("regimes", "objectives", "noise_kinds", "noise_rates", "seeds"):
+        _no_duplicates(f"grid.{key}", grid[key])
+    for i, name in enumerate(grid["regimes"]):
+        if name not in regimes:
+            _fail(f"grid.regimes[{i}]", name, f"allowed: {sorted(regimes)}")
+    for i, name in enumerate(grid["objectives"]):
+        if name not in L.OBJECTIVES:
+            _fail(f"grid.objectives[{i}]", name, f"allowed: {sorted(L.OBJECTIVES)}")
+    for name, params in config.get("objective_params", {}).items():
+        if name not in L.OBJECTIVES:
+            _fail("objective_params", name, f"allowed: {sorted(L.OBJECTIVES)}")
+        try:
+            L.resolve(name, params)
+        except ValueError as err:
+            raise ValueError(f"config: objective_params.{name}: {err}") from None
+    cells = Counter((regimes[r]["backbone"], regimes[r]["domain"]) for r in grid["regimes"])
+    twice = [c for c, n in cells.items() if n > 1]
+    if twice:
+        raise ValueError(f"config: grid.regimes name the same (backbone, domain) cell twice: {twice}")
+
+
+def regime_of(config: dict, backbone: str, domain: str) -> str | None:
+    for name, r in config["regimes"].items():
+        if (r["backbone"], r["domain"]) == (backbone, domain):
+            return name
+    return None
+
+
+def runs(config: dict) -> list[dict]:
+    """One dict per training run: backbone, domain, regime, objective, noise label, seed."""
+    grid, out, seen = config["grid"], [], set()
+    for regime in grid["regimes"]:
+        r = config["regimes"][regime]
+        for objective in grid["objectives"]:
+            for kind in grid["noise_kinds"]:
+                for rate in grid["noise_rates"]:
+                    for seed in grid["seeds"]:
+                        run = {"backbone": r["backbone"], "domain": r["domain"], "regime": regime,
+                               "objective": objective, "noise": noise_label(kind, rate), "seed": seed}
+                        key = tuple(run.values())
+                        if key not in seen:  # rate 0 is the same clean run for every kind
+                            seen.add(key)
+                            out.append(run)
+    return out
+
+
+def objective_params(config: dict, objective: str) -> dict:
+    return L.resolve(objective, config.get("objective_params", {}).get(objective, {}))[1]

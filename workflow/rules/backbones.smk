@@ -1,0 +1,49 @@
+# Backbones as plain safetensors folders under results/backbones/.
+
+
+def prepare_backbone_names():
+    return [n for n, s in config["backbones"].items() if s["source"] != "prior"]
+
+
+def prior_input(wc):
+    spec = config["backbones"][wc.backbone]
+    data = f"results/data/domain={spec['domain']}"
+    return {"model": backbone_dir(spec["base"]), "prior": f"{data}/prior.jsonl", "dev": f"{data}/prior_dev.jsonl"}
+
+
+rule prepare_backbone:
+    output:
+        directory("results/backbones/{backbone}"),
+    wildcard_constraints:
+        backbone="|".join(map(re.escape, prepare_backbone_names())) or "(?!)",
+    params:
+        spec=lambda wc: config["backbones"][wc.backbone],
+    log:
+        "results/logs/prepare_backbone/{backbone}.log",
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/prepare_backbone.py"
+
+
+rule build_prior:
+    input:
+        unpack(prior_input),
+    output:
+        model=directory("results/backbones/{backbone}"),
+        summary="results/priors/{backbone}/summary.json",
+        log="results/priors/{backbone}/train_log.jsonl",
+    wildcard_constraints:
+        backbone="|".join(map(re.escape, [n for n in BACKBONE_NAMES if n not in prepare_backbone_names()])) or "(?!)",
+    params:
+        prior=config.get("prior"),
+    threads: 2
+    log:
+        "results/logs/build_prior/{backbone}.log",
+    benchmark:
+        "results/benchmarks/build_prior/{backbone}.tsv"
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../scripts/build_prior.py"

@@ -1,0 +1,51 @@
+# Config checks beyond the schema, the grid, and input functions. No rules here.
+import re
+
+import deft.config as dc
+
+dc.check(config)
+RUNS = dc.runs(config)
+RUN_DIR = "results/runs/backbone={backbone}/domain={domain}/objective={objective}/noise={noise}/seed={seed}"
+BASE_DIR = "results/base/backbone={backbone}/domain={domain}"
+BACKBONE_NAMES = list(config["backbones"])
+DOMAIN_NAMES = list(config["data"]["domains"])
+
+
+wildcard_constraints:
+    backbone="|".join(map(re.escape, BACKBONE_NAMES)),
+    domain="|".join(DOMAIN_NAMES),
+    objective="[a-z_]+",
+    noise=r"clean|(answer|shuffle)-[0-9.e-]+",
+    seed=r"-?\d+",
+
+
+def run_paths(pattern):
+    return [pattern.format(**r) for r in RUNS]
+
+
+def base_cells():
+    return sorted({(r["backbone"], r["domain"]) for r in RUNS})
+
+
+def backbone_dir(name):
+    return f"results/backbones/{name}"
+
+
+def train_input(wc):
+    return {"model": backbone_dir(wc.backbone),
+            "data": f"results/data/domain={wc.domain}/noise={wc.noise}/seed={wc.seed}/train.jsonl"}
+
+
+def identity(wc, objective=None):
+    kind, rate = dc.parse_noise(wc.get("noise", "clean"))
+    obj = objective or wc.objective
+    return {"backbone": wc.backbone, "domain": wc.domain, "regime": dc.regime_of(config, wc.backbone, wc.domain),
+            "objective": obj, "params": {} if obj == "base" else dc.objective_params(config, obj),
+            "noise_kind": kind, "noise_rate": rate, "seed": int(wc.get("seed", 0))}
+
+
+def run_config(wc):
+    """The slice of the config one run depends on (its hash is recorded)."""
+    return {"train": config["train"], "data": config["data"], "evaluate": config["evaluate"],
+            "backbone": config["backbones"][wc.backbone],
+            "params": dc.objective_params(config, wc.objective) if "objective" in wc.keys() else {}}

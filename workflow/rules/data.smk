@@ -1,0 +1,32 @@
+# Generated, disjoint splits per domain; noisy training sets (with audits) per noise setting and seed.
+
+
+rule make_splits:
+    output:
+        train="results/data/domain={domain}/train.jsonl",
+        test="results/data/domain={domain}/test.jsonl",
+        prior="results/data/domain={domain}/prior.jsonl",
+        prior_dev="results/data/domain={domain}/prior_dev.jsonl",
+        manifest="results/data/domain={domain}/manifest.json",
+    params:
+        domain_params=lambda wc: config["data"]["domains"][wc.domain],
+        sizes=config["data"]["sizes"],
+        seed=config["data"]["seed"],
+    log:
+        "results/logs/make_splits/{domain}.log",
+    script:
+        "../scripts/make_splits.py"
+
+
+rule add_noise:
+    input:
+        "results/data/domain={domain}/train.jsonl",
+    output:
+        train="results/data/domain={domain}/noise={noise}/seed={seed}/train.jsonl",
+        audit="results/data/domain={domain}/noise={noise}/seed={seed}/audit.json",
+    params:
+        noise=lambda wc: dc.parse_noise(wc.noise),
+    log:
+        "results/logs/add_noise/{domain}/{noise}/{seed}.log",
+    script:
+        "../scripts/add_noise.py"

@@ -1,0 +1,9 @@
+"""Adapter: rule aggregate -> deft.aggregate.aggregate."""
+from pathlib import Path
+
+from deft.aggregate import aggregate
+from deft.logs import to_log
+
+sm = snakemake  # noqa: F821
+with to_log(sm.log[0]):
+    aggregate(list(sm.input.runs) + list(sm.input.base), Path(sm.output.runs).parent)
