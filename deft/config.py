@@ -57,9 +57,11 @@ def check(config: dict) -> None:
                                  "data.sizes.prior and data.sizes.prior_dev (both >= 1)")
         if src == "local" and not Path(spec["path"]).is_dir():
             raise ValueError(f"config: backbones.{name}.path = {spec['path']!r} is not an existing folder")
-    for name in data["domains"]:
+    for name, params in data["domains"].items():
         if name not in DOMAINS:
             _fail("data.domains", name, f"allowed: {sorted(DOMAINS)}")
+        for key in set(params) - DOMAINS[name].params:
+            _fail(f"data.domains.{name}", key, f"allowed keys: {sorted(DOMAINS[name].params)}")
     for name, r in regimes.items():
         if r["backbone"] not in backbones:
             _fail(f"regimes.{name}.backbone", r["backbone"], f"allowed: {sorted(backbones)}")

@@ -187,11 +187,12 @@ def _truncate_log(path: Path, step: int) -> None:
         path.write_text("".join(line + "\n" for line in kept))
 
 
-def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=None) -> dict:
+def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=None, callbacks=()) -> dict:
     """Fine-tune ``model_dir`` on ``train_path`` (JSON lines with prompt/answer) and save ``out_dir``.
 
     ``stop_check`` = (check(model) -> float, every, target) stops early once check >= target
-    (used to build the prior backbone). Returns a summary for the run record.
+    (used to build the prior backbone); ``callbacks`` are extra TrainerCallbacks. Returns a summary
+    for the run record.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
@@ -224,7 +225,7 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     )
     StepLog, StopWhen = _callbacks()
     history: list = []
-    callbacks = [StepLog(loss_fn, log_path, cfg["nonfinite"])]
+    callbacks = [StepLog(loss_fn, log_path, cfg["nonfinite"]), *callbacks]
     if stop_check is not None:
         callbacks.append(StopWhen(*stop_check, history))
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=PadCollator(tokenizer.pad_token_id),

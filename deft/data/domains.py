@@ -69,14 +69,17 @@ class Domain:
     name: str
     generate: Callable[[int, int, dict], list[dict]]
     corrupt: Callable[[str, random.Random, list[str]], str]
+    params: frozenset = frozenset()  # generator settings a config may set
     # Two examples that share this key may not sit in different splits.
     overlap_key: Callable[[dict], str] = field(default=lambda e: e["question"])
 
 
 DOMAINS = {
-    "arithmetic": Domain("arithmetic", _arithmetic, _corrupt_arithmetic),
+    "arithmetic": Domain("arithmetic", _arithmetic, _corrupt_arithmetic, frozenset(
+        ["min_terms", "max_terms", "min_digits", "max_digits", "operators", "allow_parentheses", "allow_negation"])),
     # the same word in another font is still the same answer: keep words disjoint across splits
-    "figfont": Domain("figfont", _figfont, _corrupt_figfont, overlap_key=lambda e: e["answer"]),
+    "figfont": Domain("figfont", _figfont, _corrupt_figfont, frozenset(["fonts", "min_word_len", "max_word_len"]),
+                      overlap_key=lambda e: e["answer"]),
 }
 
 

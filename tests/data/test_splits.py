@@ -1,0 +1,58 @@
+"""Domain builders: disjoint splits, requested sizes, determinism, prompts with the instruction."""
+import pytest
+
+from deft.data.domains import INSTRUCTION
+from deft.data.splits import build_splits, make
+
+SIZES = {"test": 24, "prior_dev": 8, "prior": 40, "train": 40}
+
+
+@pytest.fixture(scope="module")
+def arithmetic():
+    return build_splits("arithmetic", SIZES, seed=0)
+
+
+@pytest.fixture(scope="module")
+def figfont():
+    return build_splits("figfont", {"test": 12, "train": 20}, seed=0, params={"fonts": ["mini", "short"]})
+
+
+def test_sizes_and_ids(arithmetic):
+    assert {k: len(v) for k, v in arithmetic.items()} == SIZES
+    ids = [e["id"] for rows in arithmetic.values() for e in rows]
+    assert len(set(ids)) == len(ids)
+
+
+def test_arithmetic_splits_share_no_question(arithmetic):
+    seen = {}
+    for split, rows in arithmetic.items():
+        for e in rows:
+            assert e["question"] not in seen, (split, seen.get(e["question"]))
+            seen[e["question"]] = split
+    for e in arithmetic["train"]:
+        assert e["prompt"] == f"{e['question']}\n{INSTRUCTION['arithmetic']}"
+        assert str(int(e["answer"])) == e["answer"]
+
+
+def test_figfont_splits_share_no_word(figfont):
+    train = {e["answer"] for e in figfont["train"]}
+    test = {e["answer"] for e in figfont["test"]}
+    assert not train & test
+    assert all(e["answer"].isalpha() and e["answer"].isupper() for e in figfont["test"])
+
+
+def test_deterministic(arithmetic, tmp_path):
+    again = build_splits("arithmetic", SIZES, seed=0)
+    assert again == arithmetic
+    assert build_splits("arithmetic", SIZES, seed=1)["test"] != arithmetic["test"]
+    m1 = make("arithmetic", {}, {"test": 8, "train": 8}, 0, tmp_path / "a")
+    m2 = make("arithmetic", {}, {"test": 8, "train": 8}, 0, tmp_path / "b")
+    assert m1["sha256"] == m2["sha256"]
+    assert (tmp_path / "a" / "test.jsonl").read_bytes() == (tmp_path / "b" / "test.jsonl").read_bytes()
+
+
+def test_unknown_domain_and_too_small_space():
+    with pytest.raises(ValueError, match="unknown domain 'medical'; allowed: \\['arithmetic', 'figfont'\\]"):
+        build_splits("medical", {"test": 1}, 0)
+    with pytest.raises(ValueError, match="could only find"):
+        build_splits("arithmetic", {"test": 500}, 0, {"max_digits": 1, "operators": ["+"]})

@@ -1,0 +1,96 @@
+"""Bad configurations are refused before any work, naming the key, the value and what is allowed."""
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+import deft.config as dc
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
+BASE = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+
+
+def check(cfg):
+    validate(cfg, SCHEMA)
+    dc.check(cfg)
+
+
+def edit(path, value):
+    cfg = copy.deepcopy(BASE)
+    *parents, last = path
+    node = cfg
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return cfg
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize("config_file", ["config.yaml", "tiny.yaml", "cpu-study.yaml"])
+def test_shipped_configs_are_valid(config_file):
+    check(yaml.safe_load((ROOT / "config" / config_file).read_text()))
+
+
+@pytest.mark.parametrize("path,value,match", [
+    (["grid", "objectives"], ["nll", "deftt"], "grid.objectives\\[1\\] = 'deftt' is not allowed; allowed: \\['cayley'"),
+    (["objective_params"], {"neg_p_pow": {"k": -1}}, "objective_params.neg_p_pow: .*k=-1 is not allowed"),
+    (["objective_params"], {"eaft": {"tau": 0.1}}, "unknown parameter\\(s\\) \\['tau'\\]; allowed: \\['alpha', 'k'\\]"),
+    (["grid", "noise_rates"], [0.0, 1.0], "1.0 is greater than or equal to the maximum of 1"),
+    (["grid", "noise_rates"], [-0.1], "-0.1 is less than the minimum of 0"),
+    (["grid", "noise_kinds"], ["labels"], "'labels' is not one of \\['answer', 'shuffle'\\]"),
+    (["regimes", "weak", "domain"], "medical", "regimes.weak.domain = 'medical' is not allowed; allowed: \\['arithmetic'"),
+    (["regimes", "weak", "backbone"], "llama-8b", "regimes.weak.backbone = 'llama-8b' is not allowed"),
+    (["data", "domains", "medqa"], {}, "data.domains = 'medqa' is not allowed; allowed: \\['arithmetic', 'figfont'\\]"),
+    (["data", "domains", "arithmetic", "min_term"], 2, "data.domains.arithmetic = 'min_term' is not allowed"),
+    (["backbones", "mine"], {"source": "local", "path": "/no/such/folder"}, "backbones.mine.path = '/no/such/folder' is not"),
+    (["backbones", "hubby"], {"source": "hub"}, "backbones.hubby \\(source hub\\) needs the key 'id'"),
+    (["train", "learning_rate"], 0, "0 is less than or equal to the minimum of 0"),
+    (["train", "learning_rate"], -1e-5, "-1e-05 is less than or equal to the minimum of 0"),
+    (["train", "batch_size"], 0, "0 is less than the minimum of 1"),
+    (["train", "max_steps"], 0, "should not be valid"),
+    (["prior", "eval_every"], -3, "-3 is less than the minimum of 1"),
+    (["grid", "objectives"], ["nll", "deft", "nll"], "grid.objectives has duplicate entries \\['nll'\\]"),
+    (["grid", "seeds"], [0, 0], "grid.seeds has duplicate entries"),
+    (["grid", "seeds"], [0, 1.5], "1.5 is not of type 'integer'"),
+    (["grid", "seeds"], ["zero"], "'zero' is not of type 'integer'"),
+    (["train", "learnig_rate"], 1e-4, "Additional properties are not allowed \\('learnig_rate' was unexpected\\)"),
+    (["evaluate", "backend"], "tgi", "'tgi' is not one of \\['hf', 'vllm'\\]"),
+    (["gird"], {}, "'gird' was unexpected"),
+    (["data", "sizes", "prior"], 0, "is a prior backbone: set `prior:`"),
+    (["prior"], DELETE, "is a prior backbone: set `prior:`"),
+])
+def test_bad_config_is_refused(path, value, match):
+    with pytest.raises(Exception, match=match):
+        check(edit(path, value))
+
+
+def test_grid_expansion_dedupes_the_clean_run_across_noise_kinds():
+    cfg = edit(["grid", "noise_kinds"], ["answer", "shuffle"])
+    runs = dc.runs(cfg)
+    # 3 regimes x 3 objectives x (1 clean + 2 kinds x 1 noisy rate) x 1 seed
+    assert len(runs) == 3 * 3 * 3
+    assert {r["noise"] for r in runs} == {"clean", "answer-0.3", "shuffle-0.3"}
+    assert dc.parse_noise("answer-0.3") == ("answer", 0.3) and dc.parse_noise("clean") == ("none", 0.0)
+
+
+def test_snakemake_refuses_a_bad_config_before_writing_anything(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(edit(["grid", "objectives"], ["nll", "deftt"])))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "-s", str(ROOT / "Snakefile"),
+                           "--directory", str(workdir), "--configfile", str(bad)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode != 0
+    assert "grid.objectives[1] = 'deftt' is not allowed" in proc.stdout + proc.stderr
+    assert not (workdir / "results").exists()
