@@ -1,0 +1,87 @@
+"""Records -> tidy table -> Table 1, on small hand-checkable inputs; bad records name their file."""
+import json
+
+import pandas as pd
+import pytest
+
+from deft import records
+from deft.aggregate import aggregate, check_consistent, table1, tidy
+
+
+def record(objective, seed, value, *, kind="run", noise_rate=0.0, config_hash="c1", backbone="b", domain="arithmetic",
+           regime="strong", metric="exact_match"):
+    return {
+        "kind": kind,
+        "run": {"backbone": backbone, "domain": domain, "regime": regime, "objective": objective, "params": {},
+                "noise_kind": "answer" if noise_rate else "none", "noise_rate": noise_rate, "seed": seed},
+        "metrics": {metric: value},
+        "base_metrics": None,
+        "n_test": 10,
+        "data": {"test_sha256": "t"},
+        "train": None,
+        "eval": {},
+        "provenance": {"config_hash": config_hash, "git_commit": "abc", "git_dirty": False, "versions": {},
+                       "objective_version": None if kind == "base" else 1},
+    }
+
+
+RECS = [
+    record("base", 0, 0.5, kind="base"),
+    record("nll", 0, 0.6), record("nll", 1, 0.8),
+    record("deft", 0, 0.9), record("deft", 1, 0.7),
+    record("nll", 0, 0.2, noise_rate=0.3), record("deft", 0, 0.4, noise_rate=0.3),
+]
+
+
+def test_tidy_has_one_row_per_record_and_metric():
+    df = tidy(RECS)
+    assert len(df) == 7
+    assert list(df.columns[:10]) == ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate",
+                                     "seed", "metric", "value"]
+
+
+def test_table1_means_over_seeds_with_base_and_seed_count():
+    t = table1(tidy(RECS)).set_index("noise_rate")
+    assert list(t.columns) == ["regime", "backbone", "domain", "metric", "base", "nll", "deft", "n_seeds"]
+    assert t.loc[0.0, "nll"] == pytest.approx(0.7) and t.loc[0.0, "deft"] == pytest.approx(0.8)
+    assert t.loc[0.0, "base"] == 0.5 and t.loc[0.3, "base"] == 0.5
+    assert t.loc[0.0, "n_seeds"] == 2 and t.loc[0.3, "n_seeds"] == 1
+    assert t.loc[0.3, "deft"] == pytest.approx(0.4)
+
+
+def test_mixed_configurations_in_one_cell_are_refused_unless_allowed():
+    df = tidy(RECS + [record("deft", 2, 0.1, config_hash="other")])
+    with pytest.raises(ValueError, match="disagree on config_hash"):
+        check_consistent(df)
+    check_consistent(df, allow_mixed=True)
+
+
+def test_aggregate_writes_tables_and_names_a_bad_record(tmp_path):
+    paths = []
+    for i, r in enumerate(RECS):
+        p = tmp_path / f"r{i}.json"
+        records.write(p, r)
+        paths.append(p)
+    out = aggregate(paths, tmp_path / "tables")
+    assert out == {"records": 7, "skipped": []}
+    assert len(pd.read_csv(tmp_path / "tables" / "runs.csv")) == 7
+    assert "| strong" in (tmp_path / "tables" / "table1.md").read_text()
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"kind": "run", "run": ')  # half-written
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text(json.dumps({**RECS[1], "metrics": {"exact_match": "high"}}))
+    with pytest.raises(ValueError, match="broken.json: unreadable run record"):
+        aggregate(paths + [broken], tmp_path / "t2")
+    with pytest.raises(ValueError, match="invalid.json: invalid run record at metrics/exact_match"):
+        aggregate(paths + [invalid], tmp_path / "t2")
+    assert not (tmp_path / "t2").exists()
+    out = aggregate(paths + [broken, invalid], tmp_path / "t3", skip_bad=True)
+    assert out["records"] == 7 and len(out["skipped"]) == 2 and "broken.json" in out["skipped"][0]
+
+
+def test_record_writer_refuses_schema_violations(tmp_path):
+    bad = {**RECS[1], "extra": 1}
+    with pytest.raises(ValueError, match="Additional properties are not allowed"):
+        records.write(tmp_path / "x.json", bad)
+    assert not (tmp_path / "x.json").exists()
