@@ -8,9 +8,10 @@ from types import MappingProxyType
 from . import adaptive, deformed, thresholded, weighted  # noqa: F401  (register the objectives)
 from .api import gate, loss, per_token, reduce, terms, token_logp, version
 from .core import REGISTRY, Terms, resolve
+from .linear import linear_loss, linear_terms
 
 #: objective name -> default parameters (read-only)
 OBJECTIVES = MappingProxyType({name: MappingProxyType(dict(o.defaults)) for name, o in REGISTRY.items()})
 
-__all__ = ["OBJECTIVES", "Terms", "gate", "loss", "per_token", "reduce", "resolve", "terms",
-           "token_logp", "version"]
+__all__ = ["OBJECTIVES", "Terms", "gate", "linear_loss", "linear_terms", "loss", "per_token", "reduce", "resolve",
+           "terms", "token_logp", "version"]
