@@ -14,6 +14,7 @@ Checkpoints every ``save_steps`` steps let a killed run resume where it stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -32,7 +33,9 @@ DEFAULTS = {
     "epochs": 1, "max_steps": -1, "warmup_ratio": 0.1, "weight_decay": 0.01, "adam_beta1": 0.9,
     "adam_beta2": 0.95, "lr_scheduler": "cosine", "max_grad_norm": 1.0, "max_len": 256, "seed": 0,
     "save_steps": 0, "bf16": False, "gradient_checkpointing": False, "nonfinite": "stop",
+    "loss_path": "linear", "chunk_size": 1024,
 }
+LOSS_PATHS = ("linear", "logits")
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -87,12 +90,32 @@ class PadCollator:
 
 # ---- the loss and its per-step statistics ------------------------------------------------------
 
-class ObjectiveLoss:
-    """``compute_loss_func`` for the Trainer: the objective on shifted logits, plus running stats."""
+class HeadBypass(torch.nn.Module):
+    """Stands in for the LM head while training on the linear path: the model then returns hidden
+    states as ``logits`` and ``deft.losses.linear_terms`` applies the head chunk by chunk, so the
+    [tokens x vocab] logits never exist. Holds the head's own (possibly tied) weight, so the state
+    dict and the optimizer see the same parameter; ``active = False`` restores ordinary logits
+    (for generation)."""
 
-    def __init__(self, objective: str, params: dict):
+    def __init__(self, head: torch.nn.Linear):
+        super().__init__()
+        if getattr(head, "bias", None) is not None:
+            raise ValueError("the linear loss path needs an LM head without bias; set loss_path: logits")
+        self.weight = head.weight
+        self.active = True
+
+    def forward(self, x):
+        return x if self.active else torch.nn.functional.linear(x, self.weight)
+
+
+class ObjectiveLoss:
+    """``compute_loss_func`` for the Trainer: the objective on shifted logits (or, with ``head``,
+    on shifted hidden states through the chunked linear path), plus running stats."""
+
+    def __init__(self, objective: str, params: dict, head: HeadBypass | None = None, chunk_size: int = 1024):
         L.resolve(objective, params)  # fail before any work on a bad name or parameter
         self.objective, self.params = objective, dict(params)
+        self.head, self.chunk_size = head, chunk_size
         self.reset()
 
     def reset(self):
@@ -100,12 +123,17 @@ class ObjectiveLoss:
         self.has_a = False
 
     def __call__(self, outputs, labels, num_items_in_batch=None):
-        logits, y = outputs.logits[:, :-1], labels[:, 1:]
-        t = L.terms(self.objective, logits, y, **self.params)
+        out, y = outputs.logits[:, :-1], labels[:, 1:]
+        if self.head is not None and self.head.active:
+            total, t = L.linear_terms(self.objective, out, self.head.weight, y, num_items=1,
+                                      chunk_size=self.chunk_size, **self.params)
+        else:
+            t = L.terms(self.objective, out, y, **self.params)
+            total = t.loss.sum()
         valid = (y != -100).reshape(-1)
         n_valid, n_kept = valid.sum(), t.keep.sum()
         n = num_items_in_batch if num_items_in_batch is not None else n_valid
-        loss = t.loss.sum() / n_kept.clamp(min=1) * (n_valid / n)
+        loss = total / n_kept.clamp(min=1) * (n_valid / n)
         self._accumulate(t, valid, n_kept)
         return loss
 
@@ -172,12 +200,27 @@ def _callbacks():
 
         def on_step_end(self, args, state, control, model=None, **kw):
             if self.every and state.global_step % self.every == 0:
-                value = self.check(model)
+                with full_head(model):
+                    value = self.check(model)
                 self.history.append({"step": state.global_step, "value": value})
                 if value >= self.target:
                     control.should_training_stop = True
 
     return StepLog, StopWhen
+
+
+@contextlib.contextmanager
+def full_head(model):
+    """Ordinary logits for the block (generation during training), whatever the loss path."""
+    head = model.get_output_embeddings()
+    was = getattr(head, "active", None)
+    if was is not None:
+        head.active = False
+    try:
+        yield
+    finally:
+        if was is not None:
+            head.active = was
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -201,7 +244,9 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     if unknown:
         raise ValueError(f"unknown training setting(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
     cfg = {**DEFAULTS, **cfg}
-    loss_fn = ObjectiveLoss(cfg["objective"], cfg["params"])
+    if cfg["loss_path"] not in LOSS_PATHS:
+        raise ValueError(f"loss_path={cfg['loss_path']!r} is not allowed; allowed: {list(LOSS_PATHS)}")
+    ObjectiveLoss(cfg["objective"], cfg["params"])  # a bad objective fails before any loading
     out_dir, log_path = Path(out_dir), Path(log_path)
     work = out_dir.with_name(out_dir.name + ".work")  # checkpoints of an unfinished run
 
@@ -211,6 +256,11 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if cfg["gradient_checkpointing"]:
         model.gradient_checkpointing_enable()
+    head = model.get_output_embeddings()
+    bypass = HeadBypass(head) if cfg["loss_path"] == "linear" else None
+    if bypass is not None:
+        model.set_output_embeddings(bypass)
+    loss_fn = ObjectiveLoss(cfg["objective"], cfg["params"], bypass, cfg["chunk_size"])
 
     args = TrainingArguments(
         output_dir=str(work), per_device_train_batch_size=cfg["batch_size"],
@@ -240,6 +290,8 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - t0
+    if bypass is not None:
+        model.set_output_embeddings(head)  # the saved model is an ordinary causal LM
 
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

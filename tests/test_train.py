@@ -70,7 +70,7 @@ def _rows(n=8):
             for i in range(n)]
 
 
-def _grad_of_first_step(tiny_model, tmp_path, batch, accum, name):
+def _grad_of_first_step(tiny_model, tmp_path, batch, accum, name, **settings):
     """The gradient of one weight just before the first optimizer step."""
     from transformers import TrainerCallback
 
@@ -84,7 +84,8 @@ def _grad_of_first_step(tiny_model, tmp_path, batch, accum, name):
                 grads.append(model.model.layers[0].mlp.up_proj.weight.grad.clone())
 
     train(tiny_model, data, tmp_path / name, tmp_path / f"{name}.jsonl",
-          {"objective": "deft", "batch_size": batch, "grad_accum": accum, "max_steps": 1, "max_grad_norm": 1e9},
+          {"objective": "deft", "batch_size": batch, "grad_accum": accum, "max_steps": 1, "max_grad_norm": 1e9,
+           **settings},
           callbacks=[Grab()])
     return grads[0]
 
@@ -93,6 +94,24 @@ def test_gradient_is_independent_of_the_micro_batch_split(tiny_model, tmp_path):
     g1 = _grad_of_first_step(tiny_model, tmp_path, batch=4, accum=1, name="a")
     g2 = _grad_of_first_step(tiny_model, tmp_path, batch=2, accum=2, name="b")
     assert torch.allclose(g1, g2, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("objective", ["deft", "cayley"])
+def test_linear_and_logits_paths_give_the_same_gradient(tiny_model, tmp_path, objective):
+    g1 = _grad_of_first_step(tiny_model, tmp_path, 4, 1, "lin", loss_path="linear", chunk_size=7, objective=objective)
+    g2 = _grad_of_first_step(tiny_model, tmp_path, 4, 1, "log", loss_path="logits", objective=objective)
+    assert torch.allclose(g1, g2, rtol=1e-4, atol=1e-7)
+
+
+def test_saved_model_is_an_ordinary_causal_lm(tiny_model, tmp_path):
+    from safetensors.torch import load_file
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _rows()))
+    train(tiny_model, data, tmp_path / "m", tmp_path / "l.jsonl", {"batch_size": 4, "max_steps": 2})
+    before, after = load_file(tiny_model / "model.safetensors"), load_file(tmp_path / "m" / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
 
 
 def test_training_writes_a_json_line_per_step_and_a_model(tiny_model, tmp_path):
