@@ -10,13 +10,14 @@ step's tokens (exact with one micro-batch per step).
 
 Each optimizer step appends one JSON line to the training log: objective value, batch NLL,
 mean p_y, mean gate, mean a (deft, cayley, neg_p_pow), gradient norm, learning rate, tokens/s.
-Checkpoints every ``save_steps`` steps let a killed run resume where it stopped.
+Checkpoints every ``save_steps`` steps (and the log so far) live in ``<out>.work/``; rerunning a
+killed run resumes from the last one. A non-finite gradient stops the run before it is applied
+(``nonfinite: stop``) or skips that optimizer step and records it (``nonfinite: skip``).
 """
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 import time
@@ -164,14 +165,28 @@ def _callbacks():
     from transformers import TrainerCallback
 
     class StepLog(TrainerCallback):
-        """One JSON line per optimizer step; stops on a non-finite loss or gradient."""
+        """One JSON line per optimizer step; guards the optimizer against non-finite gradients."""
 
         def __init__(self, loss_fn: ObjectiveLoss, path: Path, nonfinite: str):
             self.loss_fn, self.path, self.nonfinite = loss_fn, path, nonfinite
             self.t0 = time.perf_counter()
+            self.skipped: list[int] = []
 
         def on_step_begin(self, args, state, control, **kw):
             self.t0 = time.perf_counter()
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            if all(torch.isfinite(g).all() for g in grads):
+                return
+            step = state.global_step + 1
+            if self.nonfinite == "stop":
+                raise FloatingPointError(
+                    f"non-finite loss or gradient at step {step} for objective {self.loss_fn.objective!r}; "
+                    "nothing was applied (set train.nonfinite: skip to skip such steps)")
+            for p in model.parameters():  # AdamW leaves parameters without a gradient untouched
+                p.grad = None
+            self.skipped.append(step)
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
@@ -182,15 +197,10 @@ def _callbacks():
             elapsed = max(time.perf_counter() - self.t0, 1e-9)
             row = {"step": state.global_step, "objective_value": logs["loss"],
                    "grad_norm": logs.get("grad_norm"), "learning_rate": logs.get("learning_rate"),
-                   "tokens_per_s": stats["response_tokens"] / elapsed, **stats}
-            bad = [k for k in ("objective_value", "grad_norm") if row[k] is not None and not math.isfinite(row[k])]
-            if bad:
-                row["nonfinite"] = bad
+                   "tokens_per_s": stats["response_tokens"] / elapsed, **stats,
+                   "skipped": state.global_step in self.skipped}
             with open(self.path, "a") as f:
                 f.write(json.dumps(row) + "\n")
-            if bad and self.nonfinite == "stop":
-                raise FloatingPointError(f"non-finite {', '.join(bad)} at step {state.global_step} for objective "
-                                         f"{self.loss_fn.objective!r} (set train.nonfinite: skip to skip such steps)")
 
     class StopWhen(TrainerCallback):
         """Evaluate ``check(model) -> float`` every ``every`` steps; stop once it reaches ``target``."""
@@ -275,7 +285,9 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     )
     StepLog, StopWhen = _callbacks()
     history: list = []
-    callbacks = [StepLog(loss_fn, log_path, cfg["nonfinite"]), *callbacks]
+    work_log = work / "train_log.jsonl"  # moved to log_path when done: survives a killed job
+    step_log = StepLog(loss_fn, work_log, cfg["nonfinite"])
+    callbacks = [*callbacks, step_log]
     if stop_check is not None:
         callbacks.append(StopWhen(*stop_check, history))
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=PadCollator(tokenizer.pad_token_id),
@@ -283,10 +295,10 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
 
     resume = get_last_checkpoint(str(work)) if work.exists() else None
     if resume:
-        _truncate_log(log_path, int(resume.rsplit("-", 1)[-1]))
+        _truncate_log(work_log, int(resume.rsplit("-", 1)[-1]))
     else:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_path.write_text("")
+        work.mkdir(parents=True, exist_ok=True)
+        work_log.write_text("")
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - t0
@@ -299,7 +311,9 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(work_log, log_path)
     shutil.rmtree(work, ignore_errors=True)
-    return {"steps": result.global_step, "train_loss": result.training_loss, "wall_s": wall,
+    return {"steps": result.global_step, "skipped_steps": step_log.skipped, "train_loss": result.training_loss, "wall_s": wall,
             "examples": len(rows), "dropped_too_long": dropped, "resumed_from": resume,
             "stop_history": history, "settings": cfg}
