@@ -23,4 +23,5 @@ rule all:
     input:
         "results/tables/table1.md",
         "results/figures/noise_robustness.png",
+        "results/figures/gating_dynamics.png",
     default_target: True

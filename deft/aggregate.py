@@ -22,11 +22,12 @@ CELL = ["regime", "backbone", "domain", "objective", "noise_kind", "noise_rate",
 
 
 def load_records(paths, skip_bad: bool = False) -> tuple[list[dict], list[str]]:
-    """Load and validate records; a bad one raises naming the file, unless ``skip_bad`` (then listed)."""
+    """Load and validate records; a bad one raises naming the file, unless ``skip_bad`` (then listed).
+    Each record gets ``_path`` (not part of the file) so that its training log can be found beside it."""
     good, bad = [], []
     for path in paths:
         try:
-            good.append(records.load(path))
+            good.append({**records.load(path), "_path": str(path)})
         except ValueError as err:
             if not skip_bad:
                 raise ValueError(f"{err}\n(rerun its evaluate job, or aggregate with skip_bad to leave it out)") from None
@@ -74,20 +75,37 @@ def table1(df: pd.DataFrame) -> pd.DataFrame:
     return means.reset_index()
 
 
-def to_markdown(t: pd.DataFrame) -> str:
-    return t.to_markdown(index=False, floatfmt=".3f") + "\n"
+def train_logs(recs: list[dict]) -> pd.DataFrame:
+    """Tidy per-step training logs (the ``train_log.jsonl`` beside each run record), one row per
+    run x step, for the dynamics figures."""
+    frames = []
+    for rec in recs:
+        path = Path(rec["_path"]).parent / "train_log.jsonl"
+        if rec["kind"] != "run" or not path.exists() or not path.stat().st_size:
+            continue
+        rows = pd.read_json(path, lines=True)
+        run = rec["run"]
+        for key in ("regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed"):
+            rows.insert(0, key, run[key])
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: bool = False) -> dict:
-    """Pipeline stage: write runs.csv, table1.csv and table1.md under ``out_dir``."""
+    """Pipeline stage: runs.csv, train_logs.csv, and table1, table1_ci, paired_vs_nll and
+    paper_vs_reproduced as CSV, Markdown and LaTeX."""
+    from .tables import paired_vs, paper_vs_reproduced, table1_ci, write_table
+
     recs, bad = load_records(record_paths, skip_bad=skip_bad)
     if not recs:
         raise ValueError("no valid run records to aggregate")
     df = tidy(recs)
     check_consistent(df, allow_mixed)
-    t1 = table1(df)
     out = Path(out_dir)
     write_bytes_atomic(out / "runs.csv", df.to_csv(index=False).encode())
-    write_bytes_atomic(out / "table1.csv", t1.to_csv(index=False).encode())
-    write_bytes_atomic(out / "table1.md", to_markdown(t1).encode())
+    write_table(table1(df), out / "table1")
+    write_table(table1_ci(df), out / "table1_ci")
+    write_table(paired_vs(df), out / "paired_vs_nll")
+    write_table(paper_vs_reproduced(df), out / "paper_vs_reproduced")
+    write_bytes_atomic(out / "train_logs.csv", train_logs(recs).to_csv(index=False).encode())
     return {"records": len(recs), "skipped": bad}

@@ -1,18 +1,18 @@
 """Noise robustness: metric vs noise rate, one line per objective, one panel per regime.
 
-Reads results/tables/runs.csv only. Seeds are averaged; with several seeds seaborn draws a 95%
-bootstrap confidence interval. Usable as a Snakemake script or from the command line:
+Reads results/tables/runs.csv only; the mean over seeds with a 95% bootstrap confidence interval
+(seaborn's, 1000 resamples) where there are several seeds.
     python paper_figures/noise_robustness.py results/tables/runs.csv results/figures/noise_robustness
 """
 import sys
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent))
+from _style import save, style  # noqa: E402
 
 # The headline metric of each domain (the paper's): Jaro-Winkler for figfont, accuracy otherwise.
 HEADLINE = {"figfont": "jaro_winkler", "arithmetic": "exact_match"}
@@ -22,7 +22,7 @@ def plot(runs_csv, out_stem) -> None:
     df = pd.read_csv(runs_csv)
     df = df[(df.kind == "run") & (df.metric == df.domain.map(HEADLINE).fillna("exact_match"))]
     regimes = list(dict.fromkeys(df.regime))
-    sns.set_theme(style="whitegrid", context="paper")
+    style()
     fig, axes = plt.subplots(1, len(regimes), figsize=(3.2 * len(regimes), 2.8), squeeze=False)
     for ax, regime in zip(axes[0], regimes):
         sub = df[df.regime == regime]
@@ -32,11 +32,7 @@ def plot(runs_csv, out_stem) -> None:
         ax.set_xlabel("label-noise rate")
         ax.set_ylabel(sub.metric.iloc[0])
     fig.tight_layout()
-    out_stem = Path(out_stem)
-    out_stem.parent.mkdir(parents=True, exist_ok=True)
-    for ext in ("png", "pdf"):
-        fig.savefig(out_stem.with_suffix(f".{ext}"), dpi=150)
-    plt.close(fig)
+    save(fig, out_stem)
 
 
 if "snakemake" in globals():

@@ -85,3 +85,52 @@ def test_record_writer_refuses_schema_violations(tmp_path):
     with pytest.raises(ValueError, match="Additional properties are not allowed"):
         records.write(tmp_path / "x.json", bad)
     assert not (tmp_path / "x.json").exists()
+
+
+def test_table1_ci_marks_the_best_and_shows_intervals():
+    from deft.tables import table1_ci
+
+    t = table1_ci(tidy(RECS)).set_index("noise_rate")
+    assert t.loc[0.0, "deft"].startswith("*0.800 [") and t.loc[0.0, "nll"].startswith("0.700 [")
+    assert t.loc[0.3, "deft"] == "*0.400" and t.loc[0.3, "nll"] == "0.200"  # one seed: no interval
+    assert t.loc[0.0, "n_seeds"] == 2
+
+
+def test_paired_difference_with_nll_per_row():
+    from deft.tables import paired_vs
+
+    p = paired_vs(tidy(RECS)).set_index("noise_rate")
+    assert p.loc[0.0, "difference"] == pytest.approx(0.1) and p.loc[0.0, "n_pairs"] == 2
+    assert p.loc[0.0, "ci_low"] == pytest.approx(-0.1) and p.loc[0.0, "ci_high"] == pytest.approx(0.3)
+    assert p.loc[0.3, "difference"] == pytest.approx(0.2)
+
+
+def test_paper_numbers_sit_beside_reproduced_ones():
+    from deft.tables import paper_vs_reproduced
+
+    recs = [record("deft", 0, 50.0, backbone="llama-3.1-8b", domain="figfont", metric="jaro_winkler"),
+            record("deft", 1, 40.0, backbone="llama-3.1-8b", domain="figfont", metric="jaro_winkler")]
+    t = paper_vs_reproduced(tidy(recs))
+    assert len(t) == 18  # every published cell is listed
+    row = t[(t.domain == "figfont") & (t.objective == "deft")].iloc[0]
+    assert row.paper == 46.34 and row.reproduced == 45.0 and row.difference == pytest.approx(45.0 - 46.34)
+    assert t[(t.domain == "math")].reproduced.isna().all()
+
+
+def test_figure_scripts_write_png_and_pdf(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    recs = RECS + [record("deft", s, 0.5 + s / 10, noise_rate=r, regime="weak", domain="figfont",
+                          metric="jaro_winkler") for s in (0, 1, 2) for r in (0.0, 0.3)]
+    tidy(recs).to_csv(tmp_path / "runs.csv", index=False)
+    logs = pd.DataFrame([{"regime": g, "objective": o, "noise_rate": 0.0, "seed": 0, "step": s, "mean_p": 0.1 * s,
+                          "mean_a": 0.05 * s if o == "deft" else None}
+                         for g in ("weak", "strong") for o in ("nll", "deft") for s in range(1, 5)])
+    logs.to_csv(tmp_path / "logs.csv", index=False)
+    for script, data in (("noise_robustness", "runs.csv"), ("gating_dynamics", "logs.csv")):
+        subprocess.run([sys.executable, str(root / "paper_figures" / f"{script}.py"), str(tmp_path / data),
+                        str(tmp_path / script)], check=True, timeout=120)
+        assert (tmp_path / f"{script}.png").stat().st_size > 5000 and (tmp_path / f"{script}.pdf").exists()

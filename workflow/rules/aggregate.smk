@@ -7,8 +7,14 @@ rule aggregate:
         base=[f"results/base/backbone={b}/domain={d}/record.json" for b, d in base_cells()],
     output:
         runs="results/tables/runs.csv",
+        logs="results/tables/train_logs.csv",
         table1="results/tables/table1.csv",
         table1_md="results/tables/table1.md",
+        tables=multiext("results/tables/", "table1.tex", "table1_ci.csv", "table1_ci.md", "table1_ci.tex",
+                        "paired_vs_nll.csv", "paired_vs_nll.md", "paired_vs_nll.tex", "paper_vs_reproduced.csv",
+                        "paper_vs_reproduced.md", "paper_vs_reproduced.tex"),
+    params:
+        options=config.get("aggregate", {}),
     log:
         "results/logs/aggregate.log",
     script:
@@ -27,7 +33,20 @@ rule noise_robustness_figure:
         "../../paper_figures/noise_robustness.py"
 
 
+rule gating_dynamics_figure:
+    input:
+        "results/tables/train_logs.csv",
+    output:
+        png="results/figures/gating_dynamics.png",
+        pdf="results/figures/gating_dynamics.pdf",
+    log:
+        "results/logs/figures/gating_dynamics.log",
+    script:
+        "../../paper_figures/gating_dynamics.py"
+
+
 rule figures:
     input:
         rules.noise_robustness_figure.output,
+        rules.gating_dynamics_figure.output,
         "results/tables/table1.md",
