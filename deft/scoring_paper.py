@@ -1,0 +1,69 @@
+"""Paper-scale grading: math answers in \\boxed{} checked with math-verify and averaged over k
+samples (avg@k), and the medical choice letter.
+
+* math: the gold answer (MATH-500 ``answer``, AIME/AMC ``answer``, OlympiadBench ``final_answer``
+  list, Minerva-Math the last \\boxed{} of ``solution``) and each sample are parsed by
+  math-verify; a sample is correct when ``verify(gold, sample)``. avg@k is the mean over all k
+  samples (not the first), then the paper averages the five sets unweighted.
+* medical: the choice letter in the last \\boxed{} (or a final "answer is X"), compared with gold.
+"""
+from __future__ import annotations
+
+import re
+
+_LETTER = re.compile(r"\b(?:answer|option|choice)\s*(?:is|:)?\s*\(?([A-J])\)?\b", re.IGNORECASE)
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} (or \\fbox{...}), braces balanced; None if there is none."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    i = text.find("{", start)
+    if i < 0:
+        return None
+    depth = 0
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i + 1: j]
+    return None
+
+
+def gold_answer(doc: dict) -> str:
+    """The gold answer of a math document from any of the five sets."""
+    if doc.get("final_answer"):
+        fa = doc["final_answer"]
+        return fa[0] if isinstance(fa, list) else str(fa)
+    if doc.get("answer") not in (None, ""):
+        return str(doc["answer"])
+    boxed = last_boxed(doc.get("solution", ""))
+    if boxed is None:
+        raise ValueError("math document has no answer, final_answer or \\boxed{} solution")
+    return boxed
+
+
+def math_correct(gold: str, response: str) -> bool:
+    from math_verify import parse, verify
+
+    g = parse(f"${gold}$")
+    boxed = last_boxed(response)
+    a = parse(f"${boxed}$") if boxed is not None else parse(response)
+    return bool(g) and bool(a) and bool(verify(g, a))
+
+
+def avg_at_k(flags) -> float:
+    """Mean correctness over all k samples of one problem."""
+    flags = list(flags)
+    if not flags:
+        raise ValueError("avg@k needs at least one sample")
+    return sum(map(float, flags)) / len(flags)
+
+
+def medical_letter(response: str) -> str:
+    boxed = last_boxed(response)
+    if boxed is not None:
+        m = re.search(r"[A-J]", re.sub(r"\\[a-zA-Z]+", "", boxed).upper())  # drop \text and friends
+        return m.group() if m else ""
+    found = _LETTER.findall(response)
+    return found[-1].upper() if found else ""
