@@ -60,7 +60,7 @@ def check(config: dict) -> None:
     for name, params in data["domains"].items():
         if name not in DOMAINS:
             _fail("data.domains", name, f"allowed: {sorted(DOMAINS)}")
-        for key in set(params) - DOMAINS[name].params:
+        for key in set(params) - DOMAINS[name].params - {"hub", "eval_task"}:
             _fail(f"data.domains.{name}", key, f"allowed keys: {sorted(DOMAINS[name].params)}")
     for name, r in regimes.items():
         if r["backbone"] not in backbones:
@@ -90,9 +90,10 @@ def check(config: dict) -> None:
 
 
 def regime_of(config: dict, backbone: str, domain: str) -> str | None:
+    """The regime label of a (backbone, domain) cell: its ``regime:`` or the entry's name."""
     for name, r in config["regimes"].items():
         if (r["backbone"], r["domain"]) == (backbone, domain):
-            return name
+            return r.get("regime", name)
     return None
 
 
@@ -103,15 +104,24 @@ def runs(config: dict) -> list[dict]:
         r = config["regimes"][regime]
         for objective in grid["objectives"]:
             for kind in grid["noise_kinds"]:
-                for rate in grid["noise_rates"]:
+                for rate in r.get("noise_rates", grid["noise_rates"]):
                     for seed in grid["seeds"]:
-                        run = {"backbone": r["backbone"], "domain": r["domain"], "regime": regime,
+                        run = {"backbone": r["backbone"], "domain": r["domain"], "regime": r.get("regime", regime),
                                "objective": objective, "noise": noise_label(kind, rate), "seed": seed}
                         key = tuple(run.values())
                         if key not in seen:  # rate 0 is the same clean run for every kind
                             seen.add(key)
                             out.append(run)
     return out
+
+
+def train_settings(config: dict, backbone: str, domain: str) -> dict:
+    """``train`` with every matching entry of ``train_overrides`` applied in order."""
+    settings = dict(config["train"])
+    for o in config.get("train_overrides", []):
+        if all({"backbone": backbone, "domain": domain}[k] == v for k, v in o["match"].items()):
+            settings.update(o["set"])
+    return settings
 
 
 def objective_params(config: dict, objective: str) -> dict:

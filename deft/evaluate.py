@@ -47,26 +47,32 @@ def model_args(backend: str, model_dir, settings: dict) -> dict:
 
 
 def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_size: int = 16,
-             limit: int | None = None, settings: dict | None = None) -> dict:
-    """Run lm-eval; return {"metrics", "samples", "n", "wall_s", "task_version"}."""
+             limit: int | None = None, settings: dict | None = None, task: str | None = None) -> dict:
+    """Run lm-eval; return {"metrics", "samples", "n", "wall_s", "task_version"}.
+
+    ``task``: a paper-scale task or group of ``deft/tasks/paper`` (e.g. deft_math) that loads its
+    own benchmark data; without it, the domain's embedded task runs on ``test_path``.
+    """
     import lm_eval
     from lm_eval.tasks import TaskManager
 
     settings = settings or {}
-    name = task_name(domain)
+    name = task or task_name(domain)
     args = model_args(backend, model_dir, settings)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        tm = TaskManager(include_path=_task_dir(domain, Path(test_path), Path(tmp)), include_defaults=False)
+        include = str(TASKS_DIR / "paper") if task else _task_dir(domain, Path(test_path), Path(tmp))
+        tm = TaskManager(include_path=include, include_defaults=False)
         out = lm_eval.simple_evaluate(
             model=backend, model_args=args, tasks=[name], task_manager=tm, batch_size=batch_size,
             device=settings.get("device", "cpu" if backend == "hf" else "cuda"), apply_chat_template=True,
             limit=limit, log_samples=True, random_seed=0, numpy_random_seed=0, torch_random_seed=0,
             fewshot_random_seed=0)
     res = out["results"][name]
-    metrics = {k.split(",")[0]: v for k, v in res.items() if k.endswith(",none") and "_stderr" not in k}
-    samples = [{"id": s["doc"]["id"], "answer": s["doc"]["answer"], "response": s["resps"][0][0],
-                **{m: s[m] for m in metrics}} for s in out["samples"][name]]
+    metrics = {k.split(",")[0]: v for k, v in res.items()
+               if "," in k and "_stderr" not in k and isinstance(v, (int, float))}
+    samples = [{"task": t, "doc_id": s["doc_id"], "target": s["target"], "responses": s["resps"][0],
+                **{m: s[m] for m in metrics if m in s}} for t, rows in out["samples"].items() for s in rows]
     return {"metrics": metrics, "samples": samples, "n": len(samples), "wall_s": time.perf_counter() - t0,
             "task_version": out.get("versions", {}).get(name)}
 
@@ -88,7 +94,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
 
     result = evaluate(model_dir, identity["domain"], test_path, backend=eval_cfg["backend"],
                       batch_size=eval_cfg["batch_size"], limit=eval_cfg.get("limit"),
-                      settings=eval_cfg.get("settings"))
+                      settings=eval_cfg.get("settings"), task=eval_cfg.get("task"))
     summary, audit_d = load(train_summary), load(audit)
     is_base = train_summary is None
     record = {

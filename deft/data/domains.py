@@ -74,12 +74,52 @@ class Domain:
     overlap_key: Callable[[dict], str] = field(default=lambda e: e["question"])
 
 
+def _replace_last_boxed(response: str, new: str) -> str:
+    from ..scoring_paper import last_boxed
+
+    old = last_boxed(response)
+    if old is None:
+        raise ValueError("cannot corrupt a response without a final \\boxed{} answer")
+    i = response.rfind("\\boxed{" + old + "}")
+    return response[:i] + "\\boxed{" + new + "}" + response[i + len(old) + 8:]
+
+
+def _corrupt_math(response: str, rng: random.Random, pool: list[str]) -> str:
+    """The final \\boxed{} answer off by a non-zero offset (integers) or another problem's answer."""
+    from ..scoring_paper import last_boxed
+
+    old = last_boxed(response)
+    if old is not None and old.strip().lstrip("-").isdigit():
+        return _replace_last_boxed(response, _corrupt_arithmetic(old.strip(), rng, pool))
+    others = sorted({b for b in map(last_boxed, pool) if b is not None and b != old})
+    return _replace_last_boxed(response, rng.choice(others))
+
+
+def _corrupt_medical(response: str, rng: random.Random, pool: list[str]) -> str:
+    """The final \\boxed{} choice letter replaced by another of A-D."""
+    from ..scoring_paper import medical_letter
+
+    old = medical_letter(response)
+    return _replace_last_boxed(response, rng.choice([c for c in "ABCD" if c != old]))
+
+
+def _hub_only(name):
+    def generate(n, seed, params):
+        raise ValueError(f"domain {name!r} has no offline generator; give data.domains.{name}.hub "
+                         "(a public dataset id and its fields)")
+
+    return generate
+
+
 DOMAINS = {
     "arithmetic": Domain("arithmetic", _arithmetic, _corrupt_arithmetic, frozenset(
         ["min_terms", "max_terms", "min_digits", "max_digits", "operators", "allow_parentheses", "allow_negation"])),
     # the same word in another font is still the same answer: keep words disjoint across splits
     "figfont": Domain("figfont", _figfont, _corrupt_figfont, frozenset(["fonts", "min_word_len", "max_word_len"]),
                       overlap_key=lambda e: e["answer"]),
+    # Paper scale: training data by dataset id (deft.data.hub); evaluated by their lm-eval tasks.
+    "math": Domain("math", _hub_only("math"), _corrupt_math),
+    "medical": Domain("medical", _hub_only("medical"), _corrupt_medical),
 }
 
 

@@ -57,8 +57,14 @@ def write_splits(splits: dict, out_dir) -> dict[str, str]:
 
 
 def make(domain: str, params: dict, sizes: dict, seed: int, out_dir) -> dict:
-    """Pipeline stage: build and write the splits of ``domain`` plus ``manifest.json``."""
+    """Pipeline stage: build and write the splits of ``domain`` plus ``manifest.json``; a domain
+    configured with ``hub:`` is fetched by dataset id instead (paper scale)."""
     from ..io import write_json_atomic
+
+    if "hub" in params:
+        from .hub import fetch
+
+        return fetch(domain, params["hub"], out_dir)
 
     splits = build_splits(domain, sizes, seed, params)
     manifest = {"domain": domain, "seed": seed, "params": params,

@@ -84,3 +84,21 @@ def test_make_noisy_writes_train_and_audit_only(tmp_path):
     assert all(set(r) == {"id", "domain", "prompt", "answer"} for r in rows)
     import hashlib
     assert audit["train_sha256"] == hashlib.sha256((tmp_path / "n" / "train.jsonl").read_bytes()).hexdigest()
+
+
+def test_paper_scale_corruption_changes_only_the_final_boxed_answer():
+    import random
+
+    from deft.data.domains import DOMAINS
+    from deft.scoring_paper import last_boxed, medical_letter
+
+    math = "So x = 3 and \\boxed{3} is wrong; finally \\boxed{12}."
+    wrong = DOMAINS["math"].corrupt(math, random.Random(0), [math])
+    assert wrong.startswith("So x = 3 and \\boxed{3} is wrong; finally \\boxed{") and last_boxed(wrong) != "12"
+    assert 0 < abs(int(last_boxed(wrong)) - 12) <= 10
+    frac = "Thus \\boxed{\\frac{1}{2}}."
+    wrong = DOMAINS["math"].corrupt(frac, random.Random(0), [frac, "\\boxed{7}"])
+    assert wrong == "Thus \\boxed{7}."
+    med = "The nerve is ulnar. \\boxed{B}"
+    wrong = DOMAINS["medical"].corrupt(med, random.Random(0), [med])
+    assert wrong.startswith("The nerve is ulnar. \\boxed{") and medical_letter(wrong) in "ACD"

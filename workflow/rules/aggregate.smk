@@ -3,7 +3,7 @@
 
 rule aggregate:
     input:
-        runs=run_paths(RUN_DIR + "/record.json"),
+        runs=run_paths(run_file("record.json")),
         base=[f"results/base/backbone={b}/domain={d}/record.json" for b, d in base_cells()],
     output:
         runs="results/tables/runs.csv",
@@ -17,6 +17,8 @@ rule aggregate:
         options=config.get("aggregate", {}),
     log:
         "results/logs/aggregate.log",
+    conda:
+        ENV
     script:
         "../scripts/aggregate.py"
 
@@ -29,6 +31,8 @@ rule noise_robustness_figure:
         pdf="results/figures/noise_robustness.pdf",
     log:
         "results/logs/figures/noise_robustness.log",
+    conda:
+        ENV
     script:
         "../../paper_figures/noise_robustness.py"
 
@@ -41,6 +45,8 @@ rule gating_dynamics_figure:
         pdf="results/figures/gating_dynamics.pdf",
     log:
         "results/logs/figures/gating_dynamics.log",
+    conda:
+        ENV
     script:
         "../../paper_figures/gating_dynamics.py"
 

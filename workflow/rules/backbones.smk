@@ -1,16 +1,6 @@
 # Backbones as plain safetensors folders under results/backbones/.
 
 
-def prepare_backbone_names():
-    return [n for n, s in config["backbones"].items() if s["source"] != "prior"]
-
-
-def prior_input(wc):
-    spec = config["backbones"][wc.backbone]
-    data = f"results/data/domain={spec['domain']}"
-    return {"model": backbone_dir(spec["base"]), "prior": f"{data}/prior.jsonl", "dev": f"{data}/prior_dev.jsonl"}
-
-
 rule prepare_backbone:
     output:
         directory("results/backbones/{backbone}"),
@@ -22,6 +12,8 @@ rule prepare_backbone:
         "results/logs/prepare_backbone/{backbone}.log",
     resources:
         mem_mb=4000,
+    conda:
+        ENV
     script:
         "../scripts/prepare_backbone.py"
 
@@ -45,5 +37,7 @@ rule build_prior:
     resources:
         mem_mb=8000,
         runtime=60,
+    conda:
+        ENV
     script:
         "../scripts/build_prior.py"

@@ -5,8 +5,19 @@ import deft.config as dc
 
 dc.check(config)
 RUNS = dc.runs(config)
-RUN_DIR = "results/runs/backbone={backbone}/domain={domain}/objective={objective}/noise={noise}/seed={seed}"
-BASE_DIR = "results/base/backbone={backbone}/domain={domain}"
+RUN_KEYS = "backbone={backbone}/domain={domain}/objective={objective}/noise={noise}/seed={seed}"
+BASE_KEYS = "backbone={backbone}/domain={domain}"
+ENV = "../envs/deft.yaml"
+EVAL_ENV = "../envs/vllm.yaml" if config["evaluate"]["backend"] == "vllm" else ENV
+
+
+def run_file(name, root="results/runs"):
+    """A file of one run, e.g. run_file('record.json'), or under another root (logs, benchmarks)."""
+    return "/".join([root, RUN_KEYS, name] if name else [root, RUN_KEYS])
+
+
+def base_file(name, root="results/base"):
+    return "/".join([root, BASE_KEYS, name])
 BACKBONE_NAMES = list(config["backbones"])
 DOMAIN_NAMES = list(config["data"]["domains"])
 
@@ -21,6 +32,16 @@ wildcard_constraints:
 
 def run_paths(pattern):
     return [pattern.format(**r) for r in RUNS]
+
+
+def prepare_backbone_names():
+    return [n for n, s in config["backbones"].items() if s["source"] != "prior"]
+
+
+def prior_input(wc):
+    spec = config["backbones"][wc.backbone]
+    data = f"results/data/domain={spec['domain']}"
+    return {"model": backbone_dir(spec["base"]), "prior": f"{data}/prior.jsonl", "dev": f"{data}/prior_dev.jsonl"}
 
 
 def base_cells():
@@ -46,6 +67,7 @@ def identity(wc, objective=None):
 
 def run_config(wc):
     """The slice of the config one run depends on (its hash is recorded)."""
-    return {"train": config["train"], "data": config["data"], "evaluate": config["evaluate"],
+    return {"train": dc.train_settings(config, wc.backbone, wc.domain), "data": config["data"],
+            "evaluate": config["evaluate"],
             "backbone": config["backbones"][wc.backbone],
             "params": dc.objective_params(config, wc.objective) if "objective" in wc.keys() else {}}

@@ -14,6 +14,8 @@ rule make_splits:
         seed=config["data"]["seed"],
     log:
         "results/logs/make_splits/{domain}.log",
+    conda:
+        ENV
     script:
         "../scripts/make_splits.py"
 
@@ -28,5 +30,7 @@ rule add_noise:
         noise=lambda wc: dc.parse_noise(wc.noise),
     log:
         "results/logs/add_noise/{domain}/{noise}/{seed}.log",
+    conda:
+        ENV
     script:
         "../scripts/add_noise.py"

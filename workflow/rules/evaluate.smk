@@ -3,27 +3,29 @@
 
 rule evaluate:
     input:
-        model=RUN_DIR + "/model",
+        model=run_file("model"),
         test="results/data/domain={domain}/test.jsonl",
-        summary=RUN_DIR + "/train.json",
+        summary=run_file("train.json"),
         audit="results/data/domain={domain}/noise={noise}/seed={seed}/audit.json",
-        base=BASE_DIR + "/record.json",
+        base=base_file("record.json"),
     output:
-        record=RUN_DIR + "/record.json",
-        samples=RUN_DIR + "/samples.jsonl",
+        record=run_file("record.json"),
+        samples=run_file("samples.jsonl"),
     params:
         identity=lambda wc: identity(wc),
         config_slice=run_config,
-        eval_cfg=config["evaluate"],
+        eval_cfg=lambda wc: {**config["evaluate"], "task": config["data"]["domains"][wc.domain].get("eval_task")},
     threads: 1
     log:
-        "results/logs/evaluate/" + RUN_DIR.removeprefix("results/runs/") + ".log",
+        run_file("evaluate.log", root="results/logs"),
     benchmark:
-        "results/benchmarks/evaluate/" + RUN_DIR.removeprefix("results/runs/") + ".tsv"
+        run_file("evaluate.tsv", root="results/benchmarks")
     resources:
         mem_mb=6000,
         runtime=60,
         gpu=0,
+    conda:
+        EVAL_ENV
     script:
         "../scripts/evaluate.py"
 
@@ -33,20 +35,22 @@ rule evaluate_base:
         model="results/backbones/{backbone}",
         test="results/data/domain={domain}/test.jsonl",
     output:
-        record=BASE_DIR + "/record.json",
-        samples=BASE_DIR + "/samples.jsonl",
+        record=base_file("record.json"),
+        samples=base_file("samples.jsonl"),
     params:
         identity=lambda wc: identity(wc, objective="base"),
         config_slice=run_config,
-        eval_cfg=config["evaluate"],
+        eval_cfg=lambda wc: {**config["evaluate"], "task": config["data"]["domains"][wc.domain].get("eval_task")},
     threads: 1
     log:
-        "results/logs/evaluate_base/{backbone}/{domain}.log",
+        base_file("evaluate.log", root="results/logs/base"),
     benchmark:
-        "results/benchmarks/evaluate_base/{backbone}/{domain}.tsv"
+        base_file("evaluate.tsv", root="results/benchmarks/base")
     resources:
         mem_mb=6000,
         runtime=60,
         gpu=0,
+    conda:
+        EVAL_ENV
     script:
         "../scripts/evaluate.py"

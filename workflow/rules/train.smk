@@ -6,20 +6,22 @@ rule train:
     input:
         unpack(train_input),
     output:
-        model=temp(directory(RUN_DIR + "/model")),
-        log=RUN_DIR + "/train_log.jsonl",
-        summary=RUN_DIR + "/train.json",
+        model=temp(directory(run_file("model"))),
+        log=run_file("train_log.jsonl"),
+        summary=run_file("train.json"),
     params:
-        settings=lambda wc: {**config["train"], "objective": wc.objective,
+        settings=lambda wc: {**dc.train_settings(config, wc.backbone, wc.domain), "objective": wc.objective,
                              "params": dc.objective_params(config, wc.objective), "seed": int(wc.seed)},
     threads: 1
     log:
-        "results/logs/train/" + RUN_DIR.removeprefix("results/runs/") + ".log",
+        run_file("train.log", root="results/logs"),
     benchmark:
-        "results/benchmarks/train/" + RUN_DIR.removeprefix("results/runs/") + ".tsv"
+        run_file("train.tsv", root="results/benchmarks")
     resources:
         mem_mb=8000,
         runtime=120,
         gpu=0,
+    conda:
+        ENV
     script:
         "../scripts/train.py"
