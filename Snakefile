@@ -24,4 +24,5 @@ rule all:
         "results/tables/table1.md",
         "results/figures/noise_robustness.png",
         "results/figures/gating_dynamics.png",
+        "results/report.md",
     default_target: True

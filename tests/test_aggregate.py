@@ -134,3 +134,21 @@ def test_figure_scripts_write_png_and_pdf(tmp_path):
         subprocess.run([sys.executable, str(root / "paper_figures" / f"{script}.py"), str(tmp_path / data),
                         str(tmp_path / script)], check=True, timeout=120)
         assert (tmp_path / f"{script}.png").stat().st_size > 5000 and (tmp_path / f"{script}.pdf").exists()
+
+
+def test_report_has_tables_figures_provenance_and_config(tmp_path):
+    from deft.report import build
+
+    paths = []
+    for i, r in enumerate(RECS):
+        records.write(tmp_path / f"r{i}.json", r)
+        paths.append(tmp_path / f"r{i}.json")
+    aggregate(paths, tmp_path / "tables")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "noise_robustness.png").write_bytes(b"png")
+    text = build(tmp_path / "tables", tmp_path / "figures", {"grid": {"seeds": [0, 1]}}, tmp_path / "out" / "report.md")
+    assert "## Table 1 (mean over seeds)" in text and "| strong" in text
+    assert "![noise_robustness](../figures/noise_robustness.png)" in text
+    assert "## Provenance of the run records" in text and "c1" in text
+    assert "seeds:\n  - 0\n  - 1" in text
+    assert (tmp_path / "out" / "report.md").read_text() == text

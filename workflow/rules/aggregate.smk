@@ -51,8 +51,25 @@ rule gating_dynamics_figure:
         "../../paper_figures/gating_dynamics.py"
 
 
+rule report:
+    input:
+        rules.aggregate.output,
+        rules.noise_robustness_figure.output,
+        rules.gating_dynamics_figure.output,
+    output:
+        "results/report.md",
+    params:
+        config=config,
+    log:
+        "results/logs/report.log",
+    conda:
+        ENV
+    script:
+        "../scripts/report.py"
+
+
 rule figures:
     input:
         rules.noise_robustness_figure.output,
         rules.gating_dynamics_figure.output,
-        "results/tables/table1.md",
+        rules.report.output,
