@@ -109,3 +109,21 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
     write_table(paper_vs_reproduced(df), out / "paper_vs_reproduced")
     write_bytes_atomic(out / "train_logs.csv", train_logs(recs).to_csv(index=False).encode())
     return {"records": len(recs), "skipped": bad}
+
+
+def main(argv=None) -> None:
+    """Rebuild the tables from a folder of run records (e.g. the shipped ones), without training."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("records", help="folder searched recursively for record.json files")
+    ap.add_argument("out", help="folder for the tables")
+    ap.add_argument("--skip-bad", action="store_true")
+    ap.add_argument("--allow-mixed", action="store_true")
+    args = ap.parse_args(argv)
+    paths = sorted(Path(args.records).rglob("record.json"))
+    print(aggregate(paths, args.out, skip_bad=args.skip_bad, allow_mixed=args.allow_mixed))
+
+
+if __name__ == "__main__":
+    main()

@@ -30,6 +30,7 @@ rule build_prior:
     params:
         prior=config.get("prior"),
     threads: 2
+    priority: 10  # on the critical path of every model-strong run
     log:
         "results/logs/build_prior/{backbone}.log",
     benchmark:
