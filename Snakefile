@@ -17,6 +17,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/analysis.smk"
 
 
 rule all:
@@ -25,4 +26,5 @@ rule all:
         "results/figures/noise_robustness.png",
         "results/figures/gating_dynamics.png",
         "results/report.md",
+        "results/figures/gradient_maps.png",
     default_target: True

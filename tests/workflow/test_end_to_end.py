@@ -60,10 +60,17 @@ def test_records_carry_provenance_and_the_noise_audit(pipeline):
     assert not list((work / "results/runs").rglob("model"))
 
 
-def test_figure_written_and_second_run_does_nothing(pipeline):
+def test_figures_analyses_report_and_second_run_does_nothing(pipeline):
     work, _ = pipeline
-    assert (work / "results/figures/noise_robustness.png").stat().st_size > 5000
-    assert (work / "results/figures/noise_robustness.pdf").exists()
+    for fig in ("noise_robustness", "gating_dynamics", "gradient_maps", "confident_conflicts"):
+        assert (work / f"results/figures/{fig}.png").stat().st_size > 5000, fig
+        assert (work / f"results/figures/{fig}.pdf").exists(), fig
+    conflicts = pd.read_csv(work / "results/tables/confident_conflicts.csv")
+    assert set(conflicts.objective) == {"nll", "deft"} and (conflicts.token_share_corrupted > 0).all()
+    nll = conflicts[conflicts.objective == "nll"].iloc[0]
+    assert nll.gate_share_corrupted == pytest.approx(nll.token_share_corrupted)  # nll's gate is 1 everywhere
+    report = (work / "results/report.md").read_text()
+    assert "## Table 1" in report and "## Provenance of the run records" in report
     proc = snakemake(work, "-n")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -56,6 +56,7 @@ rule report:
         rules.aggregate.output,
         rules.noise_robustness_figure.output,
         rules.gating_dynamics_figure.output,
+        "results/figures/gradient_maps.png",
     output:
         "results/report.md",
     params:

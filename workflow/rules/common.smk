@@ -34,6 +34,12 @@ def run_paths(pattern):
     return [pattern.format(**r) for r in RUNS]
 
 
+def analysis_paths():
+    """Token statistics per (backbone, domain, noise setting) of the grid, on the seed-0 data."""
+    cells = sorted({(r["backbone"], r["domain"], r["noise"]) for r in RUNS})
+    return [f"results/analysis/backbone={b}/domain={d}/noise={n}/token_stats.csv" for b, d, n in cells]
+
+
 def prepare_backbone_names():
     return [n for n, s in config["backbones"].items() if s["source"] != "prior"]
 
