@@ -100,3 +100,16 @@ def token_stats_stage(model_dir, train_path, audit_path, objectives: dict, n_exa
         stats.insert(0, key, value)
     write_bytes_atomic(out_csv, stats.to_csv(index=False).encode())
     return stats
+
+
+def reference_top1(model_dir, reference_path, n_examples: int = 64) -> list[bool]:
+    """Whether the model's top-1 prediction equals the target, per response token of the first
+    ``n_examples`` of a clean reference set (for the token-level forgetting rate)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .io import read_jsonl
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    stats = token_stats(model, tok, read_jsonl(reference_path)[:n_examples], {})
+    return [bool(x) for x in stats.top1]

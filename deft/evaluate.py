@@ -78,14 +78,18 @@ def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_si
 
 
 def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_samples, eval_cfg: dict,
-                       config_slice: dict, *, train_summary=None, audit=None, base_record=None) -> dict:
+                       config_slice: dict, *, train_summary=None, audit=None, base_record=None,
+                       reference=None) -> dict:
     """Pipeline stage: evaluate a model and write its run record (and per-sample responses).
 
     ``identity``: backbone, domain, regime, objective, params, noise_kind, noise_rate, seed.
     ``train_summary``/``audit``/``base_record``: paths of the training summary, noise audit and the
-    base model's record (absent for a base evaluation).
+    base model's record (absent for a base evaluation). ``reference``: a clean reference set; the
+    record keeps the model's per-token top-1 hits on it, and a run's ``token_forgetting_rate`` is the
+    share of the base model's hits that the fine-tuned model lost.
     """
     from . import losses, records
+    from .analysis import forgetting_rate, reference_top1
     from .data.noise import dumps_jsonl
     from .io import write_bytes_atomic
 
@@ -95,13 +99,17 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
     result = evaluate(model_dir, identity["domain"], test_path, backend=eval_cfg["backend"],
                       batch_size=eval_cfg["batch_size"], limit=eval_cfg.get("limit"),
                       settings=eval_cfg.get("settings"), task=eval_cfg.get("task"))
-    summary, audit_d = load(train_summary), load(audit)
+    summary, audit_d, base = load(train_summary), load(audit), load(base_record)
     is_base = train_summary is None
+    top1 = reference_top1(model_dir, reference) if reference else None
+    if top1 is not None and base is not None and base.get("reference"):
+        result["metrics"]["token_forgetting_rate"] = forgetting_rate(base["reference"]["top1"], top1)
     record = {
         "kind": "base" if is_base else "run",
         "run": identity,
         "metrics": result["metrics"],
-        "base_metrics": None if base_record is None else load(base_record)["metrics"],
+        "base_metrics": None if base is None else base["metrics"],
+        "reference": None if top1 is None else {"sha256": records.sha256_file(reference), "top1": top1},
         "n_test": result["n"],
         "data": {"test_sha256": records.sha256_file(test_path),
                  "train_sha256": audit_d["train_sha256"] if audit_d else None,

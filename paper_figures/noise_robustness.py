@@ -18,9 +18,11 @@ from _style import save, style  # noqa: E402
 HEADLINE = {"figfont": "jaro_winkler", "arithmetic": "exact_match"}
 
 
-def plot(runs_csv, out_stem) -> None:
+def plot(runs_csv, out_stem, metric=None, ylabel=None) -> None:
+    """``metric``: one metric for every regime (default: each domain's headline metric)."""
     df = pd.read_csv(runs_csv)
-    df = df[(df.kind == "run") & (df.metric == df.domain.map(HEADLINE).fillna("exact_match"))]
+    wanted = df.domain.map(HEADLINE).fillna("exact_match") if metric is None else metric
+    df = df[(df.kind == "run") & (df.metric == wanted)]
     regimes = list(dict.fromkeys(df.regime))
     style()
     fig, axes = plt.subplots(1, len(regimes), figsize=(3.2 * len(regimes), 2.8), squeeze=False)
@@ -30,7 +32,7 @@ def plot(runs_csv, out_stem) -> None:
                      n_boot=1000, seed=0, ax=ax)
         ax.set_title(f"{regime} ({sub.domain.iloc[0]})")
         ax.set_xlabel("label-noise rate")
-        ax.set_ylabel(sub.metric.iloc[0])
+        ax.set_ylabel(ylabel or sub.metric.iloc[0])
     fig.tight_layout()
     save(fig, out_stem)
 

@@ -34,6 +34,7 @@ def pipeline(tmp_path_factory):
 def test_table1_has_base_and_every_objective_per_noise_rate(pipeline):
     work, cfg = pipeline
     t = pd.read_csv(work / "results/tables/table1.csv")
+    t = t[t.metric == "exact_match"]
     assert list(t.columns) == ["regime", "backbone", "domain", "metric", "noise_rate", "base", "nll", "deft", "n_seeds"]
     assert sorted(t.noise_rate) == [0.0, 0.5]
     assert set(t.regime) == {"strong"} and set(t.backbone) == {"tiny-llama-prior"}
@@ -41,7 +42,9 @@ def test_table1_has_base_and_every_objective_per_noise_rate(pipeline):
     values = t[["base", "nll", "deft"]].to_numpy()
     assert ((values >= 0) & (values <= 1)).all()
     runs = pd.read_csv(work / "results/tables/runs.csv")
-    assert len(runs[runs.kind == "run"]) == 4 and len(runs[runs.kind == "base"]) == 1
+    assert len(runs[runs.kind == "run"]) == 4 * 2 and len(runs[runs.kind == "base"]) == 1  # exact match, forgetting
+    forgetting = runs[runs.metric == "token_forgetting_rate"].value
+    assert len(forgetting) == 4 and ((forgetting >= 0) & (forgetting <= 1)).all()
     base = runs[runs.kind == "base"].value.iloc[0]
     assert (t.base == base).all()
 
@@ -62,7 +65,7 @@ def test_records_carry_provenance_and_the_noise_audit(pipeline):
 
 def test_figures_analyses_report_and_second_run_does_nothing(pipeline):
     work, _ = pipeline
-    for fig in ("noise_robustness", "gating_dynamics", "gradient_maps", "confident_conflicts"):
+    for fig in ("noise_robustness", "gating_dynamics", "gradient_maps", "confident_conflicts", "forgetting"):
         assert (work / f"results/figures/{fig}.png").stat().st_size > 5000, fig
         assert (work / f"results/figures/{fig}.pdf").exists(), fig
     conflicts = pd.read_csv(work / "results/tables/confident_conflicts.csv")

@@ -51,12 +51,27 @@ rule gating_dynamics_figure:
         "../../paper_figures/gating_dynamics.py"
 
 
+rule forgetting_figure:
+    input:
+        "results/tables/runs.csv",
+    output:
+        png="results/figures/forgetting.png",
+        pdf="results/figures/forgetting.pdf",
+    log:
+        "results/logs/figures/forgetting.log",
+    conda:
+        ENV
+    script:
+        "../../paper_figures/forgetting.py"
+
+
 rule report:
     input:
         rules.aggregate.output,
         rules.noise_robustness_figure.output,
         rules.gating_dynamics_figure.output,
         "results/figures/gradient_maps.png",
+        forgetting_figures(),
     output:
         "results/report.md",
     params:

@@ -34,6 +34,17 @@ def run_paths(pattern):
     return [pattern.format(**r) for r in RUNS]
 
 
+def reference_test(wc):
+    """The clean reference set of the token-level forgetting rate: analysis.reference_domain's test
+    split (default: arithmetic, the prior task, when the config has it; none otherwise)."""
+    ref = config.get("analysis", {}).get("reference_domain", "arithmetic")
+    return [f"results/data/domain={ref}/test.jsonl"] if ref in config["data"]["domains"] else []
+
+
+def forgetting_figures():
+    return ["results/figures/forgetting.png"] if reference_test(None) else []
+
+
 def analysis_paths():
     """Token statistics per (backbone, domain, noise setting) of the grid, on the seed-0 data."""
     cells = sorted({(r["backbone"], r["domain"], r["noise"]) for r in RUNS})

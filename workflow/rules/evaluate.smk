@@ -8,6 +8,7 @@ rule evaluate:
         summary=run_file("train.json"),
         audit="results/data/domain={domain}/noise={noise}/seed={seed}/audit.json",
         base=base_file("record.json"),
+        reference=reference_test,
     output:
         record=run_file("record.json"),
         samples=run_file("samples.jsonl"),
@@ -34,6 +35,7 @@ rule evaluate_base:
     input:
         model="results/backbones/{backbone}",
         test="results/data/domain={domain}/test.jsonl",
+        reference=reference_test,
     output:
         record=base_file("record.json"),
         samples=base_file("samples.jsonl"),

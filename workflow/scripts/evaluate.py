@@ -3,8 +3,10 @@ from deft.evaluate import evaluate_to_record
 from deft.logs import to_log
 
 sm = snakemake  # noqa: F821
+ref = sm.input.get("reference")
+ref = ref if isinstance(ref, str) or not ref else ref[0]
 with to_log(sm.log[0], sm.threads):
     evaluate_to_record(sm.input.model, dict(sm.params.identity), sm.input.test, sm.output.record,
                        sm.output.samples, dict(sm.params.eval_cfg), dict(sm.params.config_slice),
                        train_summary=sm.input.get("summary"), audit=sm.input.get("audit"),
-                       base_record=sm.input.get("base"))
+                       base_record=sm.input.get("base"), reference=ref or None)
