@@ -120,7 +120,7 @@ class ObjectiveLoss:
         self.reset()
 
     def reset(self):
-        self.sums = {"nll": 0.0, "p": 0.0, "gate": 0.0, "a": 0.0, "valid": 0, "kept": 0, "tokens": 0}
+        self.sums = {"nll": 0.0, "p": 0.0, "gate": 0.0, "a": 0.0, "valid": 0, "kept": 0}
         self.has_a = False
 
     def __call__(self, outputs, labels, num_items_in_batch=None):
@@ -144,8 +144,9 @@ class ObjectiveLoss:
         s["valid"] += int(valid.sum())
         s["kept"] += int(n_kept)
         s["gate"] += float(t.gate.sum())
-        s["nll"] += float(-(t.logp * valid).sum())
-        s["p"] += float((t.logp.exp() * valid).sum())
+        logp = torch.where(valid, t.logp, torch.zeros_like(t.logp))
+        s["nll"] += float(-logp.sum())
+        s["p"] += float((logp.exp() * valid).sum())
         if t.a is not None:
             self.has_a = True
             s["a"] += float((t.a * valid).sum())
@@ -314,6 +315,6 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     log_path.parent.mkdir(parents=True, exist_ok=True)
     os.replace(work_log, log_path)
     shutil.rmtree(work, ignore_errors=True)
-    return {"steps": result.global_step, "skipped_steps": step_log.skipped, "train_loss": result.training_loss, "wall_s": wall,
-            "examples": len(rows), "dropped_too_long": dropped, "resumed_from": resume,
+    return {"steps": result.global_step, "skipped_steps": step_log.skipped, "train_loss": result.training_loss,
+            "wall_s": wall, "examples": len(rows), "dropped_too_long": dropped, "resumed_from": resume,
             "stop_history": history, "settings": cfg}
