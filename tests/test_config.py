@@ -50,7 +50,7 @@ def test_shipped_configs_are_valid(config_file):
     (["grid", "noise_kinds"], ["labels"], "'labels' is not one of \\['answer', 'shuffle'\\]"),
     (["regimes", "weak", "domain"], "medical", "regimes.weak.domain = 'medical' is not allowed; allowed: \\['arithmetic'"),
     (["regimes", "weak", "backbone"], "llama-8b", "regimes.weak.backbone = 'llama-8b' is not allowed"),
-    (["data", "domains", "medqa"], {}, "data.domains = 'medqa' is not allowed; allowed: \\['arithmetic', 'figfont'\\]"),
+    (["data", "domains", "medqa"], {}, "data.domains = 'medqa' is not allowed; allowed: \\['arithmetic', 'figfont', 'math', 'medical'\\]"),
     (["data", "domains", "arithmetic", "min_term"], 2, "data.domains.arithmetic = 'min_term' is not allowed"),
     (["backbones", "mine"], {"source": "local", "path": "/no/such/folder"}, "backbones.mine.path = '/no/such/folder' is not"),
     (["backbones", "hubby"], {"source": "hub"}, "backbones.hubby \\(source hub\\) needs the key 'id'"),

@@ -52,7 +52,9 @@ def test_deterministic(arithmetic, tmp_path):
 
 
 def test_unknown_domain_and_too_small_space():
-    with pytest.raises(ValueError, match="unknown domain 'medical'; allowed: \\['arithmetic', 'figfont'\\]"):
+    with pytest.raises(ValueError, match="unknown domain 'chess'; allowed: \\['arithmetic', 'figfont', 'math'"):
+        build_splits("chess", {"test": 1}, 0)
+    with pytest.raises(ValueError, match="domain 'medical' has no offline generator; give data.domains.medical.hub"):
         build_splits("medical", {"test": 1}, 0)
     with pytest.raises(ValueError, match="could only find"):
         build_splits("arithmetic", {"test": 500}, 0, {"max_digits": 1, "operators": ["+"]})
