@@ -61,13 +61,21 @@ def check_consistent(df: pd.DataFrame, allow_mixed: bool = False) -> None:
                              "or aggregate with allow_mixed to average them anyway")
 
 
+def ordered(objectives) -> list[str]:
+    """Distinct objective names in the canonical order (deft.losses.ORDER), unknown ones last."""
+    from .losses import ORDER
+
+    names = list(dict.fromkeys(objectives))
+    return sorted(names, key=lambda o: (ORDER.index(o) if o in ORDER else len(ORDER), o))
+
+
 def table1(df: pd.DataFrame) -> pd.DataFrame:
     runs = df[df.kind == "run"]
     base = df[df.kind == "base"].groupby(["backbone", "domain", "metric"])["value"].mean()
     rows = ["regime", "backbone", "domain", "metric", "noise_rate"]
     means = runs.pivot_table(index=rows, columns="objective", values="value", aggfunc="mean")
     seeds = runs.groupby(rows + ["objective"])["seed"].nunique().groupby(rows).min()
-    objectives = [o for o in dict.fromkeys(runs.objective)]  # grid order
+    objectives = ordered(runs.objective)
     means = means[objectives]
     base_col = [base.get((b, d, m)) for (_, b, d, m, _) in means.index]
     means.insert(0, "base", base_col)

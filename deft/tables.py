@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .aggregate import ordered
 from .io import write_bytes_atomic
 from .stats import bootstrap_ci, paired_difference
 
@@ -24,7 +25,7 @@ def _fmt(mean, lo, hi, n):
 def table1_ci(df: pd.DataFrame) -> pd.DataFrame:
     """Rows as Table 1; per objective 'mean [lo, hi]' over seeds, the best mean marked with '*'."""
     runs = df[df.kind == "run"]
-    objectives = list(dict.fromkeys(runs.objective))
+    objectives = ordered(runs.objective)
     out = []
     for key, cell in runs.groupby(ROW, sort=True):
         row = dict(zip(ROW, key))
@@ -52,7 +53,7 @@ def paired_vs(df: pd.DataFrame, baseline: str = "nll") -> pd.DataFrame:
         base = dict(zip(cell[cell.objective == baseline].seed, cell[cell.objective == baseline].value))
         if not base:
             continue
-        for obj in dict.fromkeys(cell.objective):
+        for obj in ordered(cell.objective):
             if obj == baseline:
                 continue
             sub = cell[cell.objective == obj]

@@ -25,6 +25,11 @@ def plot(logs_csv, out_stem) -> None:
         ax.set_title(f"{objective}: {'mean a' if column == 'mean_a' else 'mean p_y'}")
         ax.set_xlabel("training step")
         ax.set_ylabel(column)
+    for ax in axes[0][:-1]:
+        if ax.get_legend():
+            ax.get_legend().remove()
+    if axes[0][-1].get_legend():
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
     save(fig, out_stem)
 

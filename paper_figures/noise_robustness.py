@@ -33,6 +33,11 @@ def plot(runs_csv, out_stem, metric=None, ylabel=None) -> None:
         ax.set_title(f"{regime} ({sub.domain.iloc[0]})")
         ax.set_xlabel("label-noise rate")
         ax.set_ylabel(ylabel or sub.metric.iloc[0])
+    for ax in axes[0][:-1]:
+        if ax.get_legend():
+            ax.get_legend().remove()
+    if axes[0][-1].get_legend():
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
     save(fig, out_stem)
 
