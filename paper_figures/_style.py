@@ -21,3 +21,14 @@ def save(fig, out_stem) -> None:
         fig.savefig(tmp, dpi=150, format=ext)
         tmp.replace(final)  # atomic: no reader sees half a figure
     plt.close(fig)
+
+
+def finish(fig, axes, out_stem) -> None:
+    """One legend, outside the last panel; tight layout; save."""
+    for ax in axes[:-1]:
+        if ax.get_legend():
+            ax.get_legend().remove()
+    if axes[-1].get_legend():
+        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    fig.tight_layout()
+    save(fig, out_stem)

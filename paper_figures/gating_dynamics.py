@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _style import save, style  # noqa: E402
+from _style import finish, style  # noqa: E402
 
 
 def plot(logs_csv, out_stem) -> None:
@@ -25,13 +25,7 @@ def plot(logs_csv, out_stem) -> None:
         ax.set_title(f"{objective}: {'mean a' if column == 'mean_a' else 'mean p_y'}")
         ax.set_xlabel("training step")
         ax.set_ylabel(column)
-    for ax in axes[0][:-1]:
-        if ax.get_legend():
-            ax.get_legend().remove()
-    if axes[0][-1].get_legend():
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    fig.tight_layout()
-    save(fig, out_stem)
+    finish(fig, axes[0], out_stem)
 
 
 if "snakemake" in globals():

@@ -12,7 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _style import save, style  # noqa: E402
+from _style import finish, style  # noqa: E402
 
 # The headline metric of each domain (the paper's): Jaro-Winkler for figfont, accuracy otherwise.
 HEADLINE = {"figfont": "jaro_winkler", "arithmetic": "exact_match"}
@@ -33,13 +33,7 @@ def plot(runs_csv, out_stem, metric=None, ylabel=None) -> None:
         ax.set_title(f"{regime} ({sub.domain.iloc[0]})")
         ax.set_xlabel("label-noise rate")
         ax.set_ylabel(ylabel or sub.metric.iloc[0])
-    for ax in axes[0][:-1]:
-        if ax.get_legend():
-            ax.get_legend().remove()
-    if axes[0][-1].get_legend():
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    fig.tight_layout()
-    save(fig, out_stem)
+    finish(fig, axes[0], out_stem)
 
 
 if "snakemake" in globals():
