@@ -4,7 +4,8 @@
       a = sg(sum_v pi_v^2) = exp(-H_2(pi))   (Renyi-2 collision probability, in [1/V, 1])
       L = (1 - p^a)/a,   gate p^a
   Diffuse predictions (a -> 1/V) learn like NLL; concentrated ones (a -> 1) like -p; a confident
-  conflict (mass on another token, p small, a large) gets a small gate.
+  conflict (mass on another token, p small, a large) gets a small gate. ``lse`` (logsumexp of z)
+  lets a caller that has it skip recomputing it.
 * ``cayley`` (Cayley-transform trajectory, the paper's baseline):
       f = 0.5 * mean of sg(p) over the counted tokens of the batch
       a = clamp(f + (1 - f) p / (2 - p), 0.001, 1),   L = (1 - p^a)/a,   gate p^a
@@ -16,8 +17,8 @@ from .core import deformed_terms, log_collision, objective
 
 
 @objective("deft")
-def deft(z, logp, valid):
-    a = log_collision(z.detach()).exp().clamp(max=1.0)
+def deft(z, logp, valid, lse=None):
+    a = log_collision(z.detach(), lse).exp().clamp(max=1.0)
     return deformed_terms(logp, a, valid)
 
 

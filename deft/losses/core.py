@@ -119,9 +119,11 @@ def weighted_terms(logp, w, keep) -> Terms:
 
 # ---- token statistics shared by several objectives -----------------------------------------
 
-def log_collision(z: torch.Tensor) -> torch.Tensor:
-    """log sum_v pi_v^2 = logsumexp(2z) - 2 logsumexp(z): the negative Renyi-2 entropy, no underflow."""
-    return torch.logsumexp(2 * z, dim=-1) - 2 * torch.logsumexp(z, dim=-1)
+def log_collision(z: torch.Tensor, lse: torch.Tensor | None = None) -> torch.Tensor:
+    """log sum_v pi_v^2 = logsumexp(2z) - 2 logsumexp(z): the negative Renyi-2 entropy, no underflow.
+    ``lse`` = logsumexp(z) when the caller has it already (saves a pass over the vocabulary)."""
+    lse = torch.logsumexp(z, dim=-1) if lse is None else lse
+    return torch.logsumexp(2 * z, dim=-1) - 2 * lse
 
 
 def topk_normalised_entropy(z: torch.Tensor, k: int) -> torch.Tensor:

@@ -47,6 +47,7 @@ class _LinearLoss(torch.autograd.Function):
         valid = labels != ignore_index
         y = torch.where(valid, labels, torch.zeros_like(labels))
         extra = {}
+        takes_lse = "lse" in inspect.signature(fn).parameters
         if "batch_p_mean" in inspect.signature(fn).parameters:  # cayley: the batch mean of p first
             logp = torch.cat([_token_logp(_logits(hidden[s:e], weight), y[s:e]) for s, e in _chunks(n_tok, chunk_size)])
             extra["batch_p_mean"] = batch_mean_p(logp, valid)
@@ -61,7 +62,7 @@ class _LinearLoss(torch.autograd.Function):
             z = _logits(h, weight)
             lse = torch.logsumexp(z, dim=-1)
             logp = z.gather(-1, y[s:e, None]).squeeze(-1) - lse
-            t = fn(z, logp, valid[s:e], **params, **extra)
+            t = fn(z, logp, valid[s:e], **params, **extra, **({"lse": lse} if takes_lse else {}))
             out["loss"][s:e], out["gate"][s:e], out["logp"][s:e] = t.loss, t.gate, logp
             keep[s:e] = t.keep
             if t.a is not None:
