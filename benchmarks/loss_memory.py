@@ -73,7 +73,7 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=896)
     ap.add_argument("--vocab", type=int, nargs="+", default=[49152, 151936])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--chunk", type=int, default=1024)
+    ap.add_argument("--chunk", type=int, default=512)
     ap.add_argument("--cases", nargs="+", default=["ref_deft", "ce", "linear_nll", "linear_deft"])
     ap.add_argument("--out", default="results/benchmarks/loss_memory.md")
     ap.add_argument("--one", help=argparse.SUPPRESS)

@@ -49,7 +49,7 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--chunk", type=int, default=1024)
+    ap.add_argument("--chunk", type=int, default=512)
     ap.add_argument("--out", default="results/benchmarks/train_step.md")
     args = ap.parse_args()
     rows = [(p, o, step_times(args.model, o, p, args.batch, args.seq, args.steps, args.chunk))

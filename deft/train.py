@@ -34,7 +34,7 @@ DEFAULTS = {
     "epochs": 1, "max_steps": -1, "warmup_ratio": 0.1, "weight_decay": 0.01, "adam_beta1": 0.9,
     "adam_beta2": 0.95, "lr_scheduler": "cosine", "max_grad_norm": 1.0, "max_len": 256, "seed": 0,
     "save_steps": 0, "bf16": False, "gradient_checkpointing": False, "nonfinite": "stop",
-    "loss_path": "linear", "chunk_size": 1024,
+    "loss_path": "linear", "chunk_size": 512,
 }
 LOSS_PATHS = ("linear", "logits")
 
@@ -113,7 +113,7 @@ class ObjectiveLoss:
     """``compute_loss_func`` for the Trainer: the objective on shifted logits (or, with ``head``,
     on shifted hidden states through the chunked linear path), plus running stats."""
 
-    def __init__(self, objective: str, params: dict, head: HeadBypass | None = None, chunk_size: int = 1024):
+    def __init__(self, objective: str, params: dict, head: HeadBypass | None = None, chunk_size: int = 512):
         L.resolve(objective, params)  # fail before any work on a bad name or parameter
         self.objective, self.params = objective, dict(params)
         self.head, self.chunk_size = head, chunk_size

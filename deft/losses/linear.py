@@ -24,7 +24,7 @@ import torch
 from .adaptive import batch_mean_p
 from .core import Terms, resolve
 
-DEFAULT_CHUNK = 1024
+DEFAULT_CHUNK = 512
 
 
 def _chunks(n, size):
