@@ -20,7 +20,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from deft.io import write_bytes_atomic
 
 
 def rss_mib() -> float:
@@ -101,8 +102,7 @@ def main() -> None:
                          f"{d['time_s'] / by['linear_nll']['time_s']:.2f} x linear_nll, "
                          f"{d['time_s'] / by['ce']['time_s']:.2f} x ce")
     table = "\n".join(lines) + "\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(table)
+    write_bytes_atomic(args.out, table.encode())
     print(table)
 
 

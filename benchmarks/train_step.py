@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
+
+from deft.io import write_bytes_atomic
 
 
 def step_times(model_dir, objective, path, batch, seq, steps, chunk):
@@ -62,8 +63,7 @@ def main():
         if "nll" in t:
             lines += [f"\n{p}: {o} / nll = {s / t['nll']:.2f}" for o, s in t.items() if o != "nll"]
     table = "\n".join(lines) + "\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(table)
+    write_bytes_atomic(args.out, table.encode())
     print(table)
 
 

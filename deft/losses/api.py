@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .core import REGISTRY, Terms, resolve
+from .core import REGISTRY, Terms, apply, resolve
 
 
 def _flatten(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int):
@@ -28,17 +28,19 @@ def _flatten(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int):
     return z, torch.where(valid, y, torch.zeros_like(y)), valid
 
 
-def token_logp(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """log p_y = z_y - logsumexp(z), [N], without materialising log_softmax."""
-    return z.gather(-1, y[:, None]).squeeze(-1) - torch.logsumexp(z, dim=-1)
+def token_logp(z: torch.Tensor, y: torch.Tensor, lse: torch.Tensor | None = None) -> torch.Tensor:
+    """log p_y = z_y - logsumexp(z), [N], without materialising log_softmax (``lse``: if known)."""
+    lse = torch.logsumexp(z, dim=-1) if lse is None else lse
+    return z.gather(-1, y[:, None]).squeeze(-1) - lse
 
 
 def terms(objective: str, logits, labels, *, ignore_index: int = -100, **params) -> Terms:
     """All per-token terms of ``objective`` (flattened to [N]); see ``core.Terms``."""
     obj, merged = resolve(objective, params)
     z, y, valid = _flatten(logits, labels, ignore_index)
-    logp = token_logp(z, y)
-    t = obj.fn(z, logp, valid, **merged)
+    lse = torch.logsumexp(z, dim=-1)
+    logp = token_logp(z, y, lse)
+    t = apply(obj, z, logp, valid, lse, merged)
     t.logp = logp.detach()
     return t
 

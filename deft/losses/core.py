@@ -18,6 +18,7 @@ Shapes: ``z`` [N, V] fp32 logits, ``logp`` [N] log p_y (fp32, differentiable), `
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -63,6 +64,13 @@ def objective(name: str, *, version: int = 1, validators: dict | None = None, **
         return fn
 
     return register
+
+
+def apply(obj: Objective, z, logp, valid, lse, params: dict, **extra) -> Terms:
+    """Call ``obj`` on one set of tokens, handing it logsumexp(z) when it can reuse it (deft)."""
+    if "lse" in inspect.signature(obj.fn).parameters:
+        extra["lse"] = lse
+    return obj.fn(z, logp, valid, **params, **extra)
 
 
 def resolve(name: str, params: dict) -> tuple[Objective, dict]:

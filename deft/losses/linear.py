@@ -22,7 +22,8 @@ import inspect
 import torch
 
 from .adaptive import batch_mean_p
-from .core import Terms, resolve
+from .api import token_logp
+from .core import Terms, apply, resolve
 
 DEFAULT_CHUNK = 512
 
@@ -36,20 +37,15 @@ def _logits(h, weight):
     return z if z.dtype == torch.float64 else z.float()
 
 
-def _token_logp(z, y):
-    return z.gather(-1, y[:, None]).squeeze(-1) - torch.logsumexp(z, dim=-1)
-
-
 class _LinearLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, labels, fn, params, ignore_index, num_items, chunk_size):
+    def forward(ctx, hidden, weight, labels, obj, params, ignore_index, num_items, chunk_size):
         n_tok = hidden.shape[0]
         valid = labels != ignore_index
         y = torch.where(valid, labels, torch.zeros_like(labels))
         extra = {}
-        takes_lse = "lse" in inspect.signature(fn).parameters
-        if "batch_p_mean" in inspect.signature(fn).parameters:  # cayley: the batch mean of p first
-            logp = torch.cat([_token_logp(_logits(hidden[s:e], weight), y[s:e]) for s, e in _chunks(n_tok, chunk_size)])
+        if "batch_p_mean" in inspect.signature(obj.fn).parameters:  # cayley: the batch mean of p first
+            logp = torch.cat([token_logp(_logits(hidden[s:e], weight), y[s:e]) for s, e in _chunks(n_tok, chunk_size)])
             extra["batch_p_mean"] = batch_mean_p(logp, valid)
         acc = torch.float64 if hidden.dtype == torch.float64 else torch.float32
         grad_h = torch.empty(hidden.shape, dtype=acc, device=hidden.device)
@@ -61,8 +57,8 @@ class _LinearLoss(torch.autograd.Function):
             h = hidden[s:e]
             z = _logits(h, weight)
             lse = torch.logsumexp(z, dim=-1)
-            logp = z.gather(-1, y[s:e, None]).squeeze(-1) - lse
-            t = fn(z, logp, valid[s:e], **params, **extra, **({"lse": lse} if takes_lse else {}))
+            logp = token_logp(z, y[s:e], lse)
+            t = apply(obj, z, logp, valid[s:e], lse, params, **extra)
             out["loss"][s:e], out["gate"][s:e], out["logp"][s:e] = t.loss, t.gate, logp
             keep[s:e] = t.keep
             if t.a is not None:
@@ -98,7 +94,7 @@ def linear_terms(objective: str, hidden, weight, labels, *, ignore_index: int = 
                          f"{tuple(labels.shape)} disagree; expected [..., H], [V, H] and [...]")
     h = hidden.reshape(-1, hidden.shape[-1])
     y = labels.reshape(-1)
-    loss, per_tok, gate, keep, a, logp = _LinearLoss.apply(h, weight, y, obj.fn, merged, ignore_index, num_items,
+    loss, per_tok, gate, keep, a, logp = _LinearLoss.apply(h, weight, y, obj, merged, ignore_index, num_items,
                                                            chunk_size)
     return loss, Terms(per_tok, gate, keep, a if a.numel() else None, logp)
 
