@@ -7,7 +7,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: reproduce test lint figures shipped clean-venv
+.PHONY: reproduce test lint figures shipped ship clean-venv
 
 # torch is pinned to the CPU wheel first: an unpinned torch pulls a multi-GB CUDA build.
 $(BIN)/.installed: pyproject.toml
@@ -32,10 +32,12 @@ figures: $(BIN)/.installed
 
 # Tables, figures and report of the shipped embedded study (shipped/embedded/), without training.
 shipped: $(BIN)/.installed
-	$(BIN)/python -m deft.aggregate shipped/embedded results/shipped/tables
-	$(BIN)/python paper_figures/noise_robustness.py results/shipped/tables/runs.csv results/shipped/figures/noise_robustness
-	$(BIN)/python paper_figures/gating_dynamics.py results/shipped/tables/train_logs.csv results/shipped/figures/gating_dynamics
-	$(BIN)/python -m deft.report results/shipped/tables results/shipped/figures config/config.yaml results/shipped/report.md
+	$(BIN)/python -m deft.regenerate shipped/embedded results/shipped
+
+# After `make reproduce`: replace the shipped study by this machine's results (small files only).
+ship: $(BIN)/.installed
+	rm -rf shipped/embedded/runs shipped/embedded/base shipped/embedded/analysis
+	$(BIN)/python -m deft.regenerate --ship results shipped/embedded
 
 clean-venv:
 	rm -rf $(VENV)

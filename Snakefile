@@ -21,15 +21,13 @@ include: "workflow/rules/backbones.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/aggregate.smk"
 
 
 rule all:
     input:
-        "results/tables/table1.md",
-        "results/figures/noise_robustness.png",
-        "results/figures/gating_dynamics.png",
-        "results/report.md",
-        "results/figures/gradient_maps.png",
+        rules.aggregate.output,
+        rules.report.input,
+        rules.report.output,
     default_target: True

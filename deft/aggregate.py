@@ -99,8 +99,24 @@ def train_logs(recs: list[dict]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def heldout_tokens(recs: list[dict]) -> pd.DataFrame:
+    """The gradient-map token statistics (``tokens.csv`` beside each run and base record) with the
+    record's identity: ``model`` is ``base`` before fine-tuning, else the objective fine-tuned with."""
+    frames = []
+    for rec in recs:
+        path = Path(rec["_path"]).parent / "tokens.csv"
+        if not path.exists() or not path.stat().st_size:
+            continue
+        rows = pd.read_csv(path)
+        run = rec["run"]
+        for key in ("seed", "noise_rate", "noise_kind", "domain", "backbone", "regime"):
+            rows.insert(0, key, run[key])
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: bool = False) -> dict:
-    """Pipeline stage: runs.csv, train_logs.csv, and table1, table1_ci, paired_vs_nll and
+    """Pipeline stage: runs.csv, train_logs.csv, heldout_tokens.csv, and table1, table1_ci, paired_vs_nll and
     paper_vs_reproduced as CSV, Markdown and LaTeX."""
     from .tables import paired_vs, paper_vs_reproduced, table1_ci, write_table
 
@@ -116,6 +132,7 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
     write_table(paired_vs(df), out / "paired_vs_nll")
     write_table(paper_vs_reproduced(df), out / "paper_vs_reproduced")
     write_bytes_atomic(out / "train_logs.csv", train_logs(recs).to_csv(index=False).encode())
+    write_bytes_atomic(out / "heldout_tokens.csv", heldout_tokens(recs).to_csv(index=False).encode())
     return {"records": len(recs), "skipped": bad}
 
 

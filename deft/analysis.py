@@ -22,8 +22,10 @@ from .train import encode
 
 @torch.no_grad()
 def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, dict], batch: int = 16) -> pd.DataFrame:
-    """One row per response token of ``examples`` (each with id, prompt, answer) under ``model``."""
+    """One row per response token of ``examples`` (each with id, prompt, answer) under ``model``
+    (on whatever device the model is)."""
     model.eval()
+    device = next(model.parameters()).device
     rows = []
     for i in range(0, len(examples), batch):
         chunk = examples[i:i + batch]
@@ -32,8 +34,8 @@ def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, di
         ids = torch.tensor([x + [tokenizer.pad_token_id] * (n - len(x)) for x, _ in enc])
         labels = torch.tensor([y + [-100] * (n - len(y)) for _, y in enc])
         mask = (ids != tokenizer.pad_token_id) | (torch.arange(n) < torch.tensor([len(x) for x, _ in enc])[:, None])
-        logits = model(input_ids=ids, attention_mask=mask.long()).logits[:, :-1].float()
-        y = labels[:, 1:]
+        logits = model(input_ids=ids.to(device), attention_mask=mask.long().to(device)).logits[:, :-1].float()
+        y = labels[:, 1:].to(device)
         valid = y != -100
         z = logits[valid]
         t = y[valid]
@@ -47,9 +49,10 @@ def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, di
             w = L.gate(name, z, t, **params)
             frame[f"gate_{name}"] = w
             frame[f"grad_{name}"] = w * err_norm
-        example = torch.arange(len(chunk))[:, None].expand_as(y)[valid]
-        position = torch.arange(y.shape[1])[None, :].expand_as(y)[valid]
-        df = pd.DataFrame({k: v.numpy() for k, v in frame.items()})
+        valid = valid.cpu()
+        example = torch.arange(len(chunk))[:, None].expand_as(valid)[valid]
+        position = torch.arange(valid.shape[1])[None, :].expand_as(valid)[valid]
+        df = pd.DataFrame({k: v.cpu().numpy() for k, v in frame.items()})
         df.insert(0, "position", position.numpy())
         df.insert(0, "example", [chunk[j]["id"] for j in example.tolist()])
         rows.append(df)
@@ -86,14 +89,11 @@ def token_stats_stage(model_dir, train_path, audit_path, objectives: dict, n_exa
     the model before fine-tuning, each token marked with whether its example was corrupted."""
     import json
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from .io import read_jsonl, write_bytes_atomic
 
     examples = read_jsonl(train_path)[:n_examples]
     corrupted = {c["id"] for c in json.loads(open(audit_path).read())["corrupted"]}
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model, tok = load_for_analysis(model_dir)
     stats = token_stats(model, tok, examples, objectives)
     stats.insert(0, "corrupted", stats.example.isin(corrupted))
     for key, value in reversed(list(identity.items())):
@@ -102,14 +102,43 @@ def token_stats_stage(model_dir, train_path, audit_path, objectives: dict, n_exa
     return stats
 
 
-def reference_top1(model_dir, reference_path, n_examples: int = 64) -> list[bool]:
-    """Whether the model's top-1 prediction equals the target, per response token of the first
-    ``n_examples`` of a clean reference set (for the token-level forgetting rate)."""
+def load_for_analysis(model_dir):
+    """(model, tokenizer) for token statistics: fp32 on CPU, bf16 on a GPU when there is one."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    cuda = torch.cuda.is_available()
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if cuda else torch.float32)
+    return model.to("cuda" if cuda else "cpu"), AutoTokenizer.from_pretrained(model_dir)
+
+
+def reference_hits(model, tokenizer, reference_path, n_examples: int = 64) -> dict:
+    """Per response token of the first ``n_examples`` of a clean reference set, whether the model's
+    top-1 prediction is the target (``top1``, for the token-level forgetting rate); per example,
+    whether all of them are (``exact``).
+
+    ``exact`` is greedy exact-match accuracy without generating: greedy decoding reproduces the
+    answer and its end-of-turn token if and only if the target is the arg-max at every position
+    given the answer's own prefix (induction over positions), which is what ``top1`` checks.
+    """
     from .io import read_jsonl
 
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    stats = token_stats(model, tok, read_jsonl(reference_path)[:n_examples], {})
-    return [bool(x) for x in stats.top1]
+    stats = token_stats(model, tokenizer, read_jsonl(reference_path)[:n_examples], {})
+    exact = stats.groupby("example", sort=False).top1.all()
+    return {"top1": [bool(x) for x in stats.top1], "exact": [bool(x) for x in exact]}
+
+
+def task_accuracy(hits: dict) -> float:
+    """Greedy exact-match accuracy on the reference set (see ``reference_hits``)."""
+    return sum(hits["exact"]) / len(hits["exact"]) if hits["exact"] else float("nan")
+
+
+def heldout_tokens(model, tokenizer, examples: list[dict], objectives: dict[str, dict], model_label: str) -> pd.DataFrame:
+    """Long-format gradient-map rows: one row per (response token, objective) with p_y, entropy,
+    gate and gate * ||pi - e_y||; ``model`` says whose predictions these are (``base`` before
+    fine-tuning, else the objective the model was fine-tuned with)."""
+    stats = token_stats(model, tokenizer, examples, objectives, batch=4)
+    parts = [pd.DataFrame({"model": model_label, "objective": name, "example": stats.example,
+                           "position": stats.position, "p_y": stats.p_y, "entropy": stats.entropy,
+                           "gate": stats[f"gate_{name}"], "grad": stats[f"grad_{name}"]})
+             for name in objectives]
+    return pd.concat(parts, ignore_index=True)

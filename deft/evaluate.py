@@ -79,19 +79,24 @@ def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_si
 
 def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_samples, eval_cfg: dict,
                        config_slice: dict, *, train_summary=None, audit=None, base_record=None,
-                       reference=None) -> dict:
+                       reference=None, out_tokens=None, token_objectives=None, n_analysis: int = 64) -> dict:
     """Pipeline stage: evaluate a model and write its run record (and per-sample responses).
 
     ``identity``: backbone, domain, regime, objective, params, noise_kind, noise_rate, seed.
     ``train_summary``/``audit``/``base_record``: paths of the training summary, noise audit and the
-    base model's record (absent for a base evaluation). ``reference``: a clean reference set; the
-    record keeps the model's per-token top-1 hits on it, and a run's ``token_forgetting_rate`` is the
-    share of the base model's hits that the fine-tuned model lost.
+    base model's record (absent for a base evaluation).
+
+    Forgetting, against ``reference`` (a clean set of the prior task): the record keeps the model's
+    per-token top-1 hits and per-example greedy exact matches on its first ``n_analysis`` examples;
+    a run's ``token_forgetting_rate`` is the share of the base model's token hits it lost, its
+    ``prior_task_accuracy`` the exact-match accuracy and ``prior_task_delta`` that minus the base's.
+
+    Gradient maps: ``out_tokens`` gets the token statistics of the first ``n_analysis`` test
+    examples (held out from fine-tuning) under this model, for ``token_objectives`` ({name: params}).
     """
-    from . import losses, records
-    from .analysis import forgetting_rate, reference_top1
+    from . import analysis, losses, records
     from .data.noise import dumps_jsonl
-    from .io import write_bytes_atomic
+    from .io import read_jsonl, write_bytes_atomic
 
     def load(path):
         return json.loads(Path(path).read_text()) if path else None
@@ -101,15 +106,28 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
                       settings=eval_cfg.get("settings"), task=eval_cfg.get("task"))
     summary, audit_d, base = load(train_summary), load(audit), load(base_record)
     is_base = train_summary is None
-    top1 = reference_top1(model_dir, reference) if reference else None
-    if top1 is not None and base is not None and base.get("reference"):
-        result["metrics"]["token_forgetting_rate"] = forgetting_rate(base["reference"]["top1"], top1)
+    hits, tokens = None, None
+    if reference or out_tokens:
+        model, tok = analysis.load_for_analysis(model_dir)
+        if reference:
+            hits = analysis.reference_hits(model, tok, reference, n_analysis)
+            result["metrics"]["prior_task_accuracy"] = analysis.task_accuracy(hits)
+            if base is not None and base.get("reference"):
+                result["metrics"]["token_forgetting_rate"] = analysis.forgetting_rate(base["reference"]["top1"],
+                                                                                      hits["top1"])
+                if "exact" in base["reference"]:
+                    result["metrics"]["prior_task_delta"] = (result["metrics"]["prior_task_accuracy"]
+                                                             - analysis.task_accuracy(base["reference"]))
+        if out_tokens:
+            tokens = analysis.heldout_tokens(model, tok, read_jsonl(test_path)[:n_analysis], token_objectives or {},
+                                             identity["objective"])
+        del model
     record = {
         "kind": "base" if is_base else "run",
         "run": identity,
         "metrics": result["metrics"],
         "base_metrics": None if base is None else base["metrics"],
-        "reference": None if top1 is None else {"sha256": records.sha256_file(reference), "top1": top1},
+        "reference": None if hits is None else {"sha256": records.sha256_file(reference), **hits},
         "n_test": result["n"],
         "data": {"test_sha256": records.sha256_file(test_path),
                  "train_sha256": audit_d["train_sha256"] if audit_d else None,
@@ -123,5 +141,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
                        "objective_version": None if is_base else losses.version(identity["objective"])},
     }
     write_bytes_atomic(out_samples, dumps_jsonl(result["samples"]))
+    if out_tokens:
+        write_bytes_atomic(out_tokens, tokens.to_csv(index=False, float_format="%.5g").encode())
     records.write(out_record, record)
     return record

@@ -1,17 +1,44 @@
-"""Token-level forgetting: the share of a clean reference set's tokens (arithmetic test split) that
-the model predicted correctly (top-1) before fine-tuning and does not after, vs noise rate, one
-line per objective, one panel per regime. Reads results/tables/runs.csv only.
+"""Forgetting, per objective and noise rate, one column per regime (results/tables/runs.csv only):
+(i) task level - greedy exact-match accuracy on the clean prior task (the reference set, by default
+the arithmetic test split) after fine-tuning minus before (``prior_task_delta``; below 0 = forgot);
+(ii) token level - the share of the reference set's tokens that were the model's top-1 prediction
+before fine-tuning and are not after (``token_forgetting_rate``). Mean with 95% bootstrap CI over seeds.
     python paper_figures/forgetting.py results/tables/runs.csv results/figures/forgetting
 """
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).parent))
-from noise_robustness import plot  # noqa: E402
+from _style import finish, style  # noqa: E402
+from noise_robustness import lines  # noqa: E402
+
+METRICS = [("prior_task_delta", "prior-task accuracy, after - before"),
+           ("token_forgetting_rate", "token forgetting rate")]
 
 
-def main(runs_csv, out_stem):
-    plot(runs_csv, out_stem, metric="token_forgetting_rate", ylabel="token forgetting rate")
+def main(runs_csv, out_stem) -> None:
+    df = pd.read_csv(runs_csv)
+    df = df[df.kind == "run"]
+    metrics = [(m, label) for m, label in METRICS if (df.metric == m).any()]
+    if not metrics:
+        raise ValueError(f"{runs_csv} has none of the forgetting metrics {[m for m, _ in METRICS]}; "
+                         "the records need a reference set (analysis.reference_domain)")
+    regimes = list(dict.fromkeys(df.regime))
+    style()
+    fig, axes = plt.subplots(len(metrics), len(regimes), figsize=(3.2 * len(regimes), 2.6 * len(metrics)),
+                             squeeze=False)
+    for r, (metric, label) in enumerate(metrics):
+        for ax, regime in zip(axes[r], regimes):
+            lines(ax, df[(df.regime == regime) & (df.metric == metric)], label)
+            if metric == "prior_task_delta":
+                ax.axhline(0, c="grey", lw=0.8)
+    for row in axes[:-1]:
+        for ax in row:
+            ax.set_xlabel("")
+    finish(fig, list(axes.flat), out_stem)
 
 
 if "snakemake" in globals():

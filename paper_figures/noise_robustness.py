@@ -12,10 +12,22 @@ import pandas as pd
 import seaborn as sns
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _style import finish, style  # noqa: E402
+
+from deft.aggregate import ordered  # noqa: E402
 
 # The headline metric of each domain (the paper's): Jaro-Winkler for figfont, accuracy otherwise.
 HEADLINE = {"figfont": "jaro_winkler", "arithmetic": "exact_match"}
+
+
+def lines(ax, sub: pd.DataFrame, ylabel: str) -> None:
+    """Metric vs noise rate, one line per objective (canonical order), 95% bootstrap CI over seeds."""
+    sns.lineplot(data=sub, x="noise_rate", y="value", hue="objective", hue_order=ordered(sub.objective),
+                 marker="o", errorbar=("ci", 95), n_boot=1000, seed=0, ax=ax)
+    ax.set_title(f"{sub.regime.iloc[0]} ({sub.domain.iloc[0]})")
+    ax.set_xlabel("label-noise rate")
+    ax.set_ylabel(ylabel)
 
 
 def plot(runs_csv, out_stem, metric=None, ylabel=None) -> None:
@@ -28,11 +40,7 @@ def plot(runs_csv, out_stem, metric=None, ylabel=None) -> None:
     fig, axes = plt.subplots(1, len(regimes), figsize=(3.2 * len(regimes), 2.8), squeeze=False)
     for ax, regime in zip(axes[0], regimes):
         sub = df[df.regime == regime]
-        sns.lineplot(data=sub, x="noise_rate", y="value", hue="objective", marker="o", errorbar=("ci", 95),
-                     n_boot=1000, seed=0, ax=ax)
-        ax.set_title(f"{regime} ({sub.domain.iloc[0]})")
-        ax.set_xlabel("label-noise rate")
-        ax.set_ylabel(ylabel or sub.metric.iloc[0])
+        lines(ax, sub, ylabel or sub.metric.iloc[0])
     finish(fig, axes[0], out_stem)
 
 

@@ -1,6 +1,7 @@
 """Records -> tidy table -> Table 1, on small hand-checkable inputs; bad records name their file."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -130,10 +131,27 @@ def test_figure_scripts_write_png_and_pdf(tmp_path):
                           "mean_a": 0.05 * s if o == "deft" else None}
                          for g in ("weak", "strong") for o in ("nll", "deft") for s in range(1, 5)])
     logs.to_csv(tmp_path / "logs.csv", index=False)
-    for script, data in (("noise_robustness", "runs.csv"), ("gating_dynamics", "logs.csv")):
+    forgetting = [record(o, s, -0.1 * s, noise_rate=r, metric=m) for o in ("nll", "deft") for s in (0, 1)
+                  for r in (0.0, 0.3) for m in ("prior_task_delta", "token_forgetting_rate")]
+    tidy(forgetting).to_csv(tmp_path / "forgetting.csv", index=False)
+    rng = np.random.default_rng(0)
+    tokens = pd.DataFrame([{"regime": g, "noise_rate": 0.0, "seed": 0, "model": m, "objective": o, "p_y": rng.random(),
+                            "entropy": 3 * rng.random(), "gate": 1.0, "grad": rng.random()}
+                           for g in ("weak", "strong") for o in ("nll", "deft") for m in ("base", o) for _ in range(30)])
+    tokens.to_csv(tmp_path / "tokens.csv", index=False)
+    stats = pd.DataFrame([{"regime": "weak", "noise": n, "example": f"e{i}", "corrupted": n != "clean" and i < 3,
+                           "gate_nll": 1.0, "gate_deft": 0.1 if i < 3 else 0.9} for n in ("clean", "answer-0.3")
+                          for i in range(10)])
+    stats.to_csv(tmp_path / "stats.csv", index=False)
+    runs = [("noise_robustness", "runs.csv"), ("gating_dynamics", "logs.csv"), ("forgetting", "forgetting.csv"),
+            ("gradient_maps", "tokens.csv"), ("confident_conflicts", "stats.csv", str(tmp_path / "conflicts.csv"))]
+    for script, data, *extra in runs:
         subprocess.run([sys.executable, str(root / "paper_figures" / f"{script}.py"), str(tmp_path / data),
-                        str(tmp_path / script)], check=True, timeout=120)
+                        str(tmp_path / script), *extra], check=True, timeout=120)
         assert (tmp_path / f"{script}.png").stat().st_size > 5000 and (tmp_path / f"{script}.pdf").exists()
+    conflicts = pd.read_csv(tmp_path / "conflicts.csv").set_index("objective")
+    assert conflicts.loc["nll", "gate_share_corrupted"] == pytest.approx(0.3)
+    assert conflicts.loc["deft", "gate_share_corrupted"] == pytest.approx(0.3 / 6.6)
 
 
 def test_report_has_tables_figures_provenance_and_config(tmp_path):
@@ -152,3 +170,14 @@ def test_report_has_tables_figures_provenance_and_config(tmp_path):
     assert "## Provenance of the run records" in text and "c1" in text
     assert "seeds:\n  - 0\n  - 1" in text
     assert (tmp_path / "out" / "report.md").read_text() == text
+
+
+def test_heldout_tokens_carry_their_record_identity(tmp_path):
+    for name, rec in (("base", record("base", 0, 0.5, kind="base")), ("run", record("deft", 1, 0.7, noise_rate=0.3))):
+        records.write(tmp_path / name / "record.json", rec)
+        pd.DataFrame({"model": [rec["run"]["objective"]], "objective": ["deft"], "p_y": [0.5], "entropy": [1.0],
+                      "gate": [0.4], "grad": [0.3]}).to_csv(tmp_path / name / "tokens.csv", index=False)
+    aggregate([tmp_path / "base" / "record.json", tmp_path / "run" / "record.json"], tmp_path / "tables")
+    t = pd.read_csv(tmp_path / "tables" / "heldout_tokens.csv")
+    assert list(t.model) == ["base", "deft"] and list(t.seed) == [0, 1] and list(t.noise_rate) == [0.0, 0.3]
+    assert set(t.columns) >= {"regime", "backbone", "domain", "noise_kind", "p_y", "entropy", "gate", "grad"}

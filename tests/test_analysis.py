@@ -48,3 +48,44 @@ def test_token_stats_match_the_losses_on_a_tiny_model(tiny_model):
     y = torch.tensor(labels[1:])
     w = L.gate("deft", logits[y != -100], y[y != -100])
     assert torch.allclose(torch.tensor(stats.gate_deft.to_numpy()[:2]).double(), w.double(), atol=1e-6)
+
+
+class Bigram(torch.nn.Module):
+    """A model whose next token is a fixed function of the current one (else token 0)."""
+
+    def __init__(self, table: dict, vocab: int):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # for the device lookup
+        self.table, self.vocab = table, vocab
+
+    def forward(self, input_ids, attention_mask=None):
+        nxt = torch.tensor([[self.table.get(int(t), 0) for t in row] for row in input_ids])
+        return type("Out", (), {"logits": 10.0 * torch.nn.functional.one_hot(nxt, self.vocab).float()})
+
+
+def test_exact_match_without_generating_equals_greedy_generation(tiny_model, tmp_path):
+    """A model that greedily answers "12" then ends its turn: teacher-forced hits say exact on "12",
+    not on "13" or "1" (which greedy decoding would not stop after)."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from deft.analysis import reference_hits, task_accuracy
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    prompt = "Calculate 5 + 7."
+    ids, labels = encode(tok, prompt, "12")
+    start = labels.index(next(t for t in labels if t != -100)) - 1  # last prompt token
+    chain = ids[start:]  # last prompt token, the answer's tokens, end of turn
+    assert len(set(chain)) == len(chain)
+    model = Bigram(dict(zip(chain, chain[1:])), len(tok))
+    seq = ids[: start + 1]
+    while len(seq) < len(ids) + 3 and seq[-1] != tok.eos_token_id:  # greedy decoding
+        seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
+    assert tok.decode(seq[start + 1:]) == "12" + tok.eos_token
+    rows = [{"id": a, "prompt": prompt, "answer": a} for a in ("12", "13", "1")]
+    (tmp_path / "ref.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    hits = reference_hits(model, tok, tmp_path / "ref.jsonl")
+    assert hits["exact"] == [True, False, False]
+    assert task_accuracy(hits) == pytest.approx(1 / 3)
+    assert len(hits["top1"]) == sum(len([t for t in encode(tok, prompt, a)[1] if t != -100]) for a in ("12", "13", "1"))

@@ -42,10 +42,14 @@ def test_table1_has_base_and_every_objective_per_noise_rate(pipeline):
     values = t[["base", "nll", "deft"]].to_numpy()
     assert ((values >= 0) & (values <= 1)).all()
     runs = pd.read_csv(work / "results/tables/runs.csv")
-    assert len(runs[runs.kind == "run"]) == 4 * 2 and len(runs[runs.kind == "base"]) == 1  # exact match, forgetting
+    # exact match and the three forgetting metrics per run; exact match and prior-task accuracy for the base
+    assert len(runs[runs.kind == "run"]) == 4 * 4 and len(runs[runs.kind == "base"]) == 2
     forgetting = runs[runs.metric == "token_forgetting_rate"].value
     assert len(forgetting) == 4 and ((forgetting >= 0) & (forgetting <= 1)).all()
-    base = runs[runs.kind == "base"].value.iloc[0]
+    prior = runs[runs.metric == "prior_task_accuracy"].set_index(["objective", "noise_rate"]).value.sort_index()
+    delta = runs[runs.metric == "prior_task_delta"].set_index(["objective", "noise_rate"]).value
+    assert len(delta) == 4 and (delta == prior.drop("base") - prior["base"].iloc[0]).all()
+    base = runs[(runs.kind == "base") & (runs.metric == "exact_match")].value.iloc[0]
     assert (t.base == base).all()
 
 
@@ -72,8 +76,26 @@ def test_figures_analyses_report_and_second_run_does_nothing(pipeline):
     assert set(conflicts.objective) == {"nll", "deft"} and (conflicts.token_share_corrupted > 0).all()
     nll = conflicts[conflicts.objective == "nll"].iloc[0]
     assert nll.gate_share_corrupted == pytest.approx(nll.token_share_corrupted)  # nll's gate is 1 everywhere
+    tokens = pd.read_csv(work / "results/tables/heldout_tokens.csv")
+    before, after = tokens[tokens.model == "base"], tokens[tokens.model != "base"]
+    assert set(before.objective) == {"nll", "deft"} and (after.model == after.objective).all()
+    assert len(after) == 4 * len(before) // 2  # four runs, each on the same held-out tokens under its own gate
+    assert ((tokens.p_y > 0) & (tokens.p_y <= 1) & (tokens.grad >= 0) & (tokens.grad <= 2 ** 0.5 + 1e-6)).all()
     report = (work / "results/report.md").read_text()
     assert "## Table 1" in report and "## Provenance of the run records" in report
+    # the cached results alone rebuild every table and figure and the report (what `make shipped` does)
+    shipped = work / "shipped"
+    assert subprocess.run([sys.executable, "-m", "deft.regenerate", "--ship", "results", "shipped"], cwd=work,
+                          timeout=60).returncode == 0
+    assert not list(shipped.rglob("*.safetensors")) and list(shipped.rglob("tokens.csv"))
+    proc = subprocess.run([sys.executable, "-m", "deft.regenerate", "shipped", "rebuilt", "--config", "config/test.yaml"],
+                          cwd=work, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for fig in ("noise_robustness", "gating_dynamics", "gradient_maps", "confident_conflicts", "forgetting"):
+        assert (work / f"rebuilt/figures/{fig}.png").exists(), fig
+    rebuilt = pd.read_csv(work / "rebuilt/tables/table1.csv")
+    pd.testing.assert_frame_equal(rebuilt, pd.read_csv(work / "results/tables/table1.csv"))
+    assert "## Figure: gradient maps" in (work / "rebuilt/report.md").read_text()
     proc = snakemake(work, "-n")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr

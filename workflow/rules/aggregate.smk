@@ -8,6 +8,7 @@ rule aggregate:
     output:
         runs="results/tables/runs.csv",
         logs="results/tables/train_logs.csv",
+        tokens="results/tables/heldout_tokens.csv",
         table1="results/tables/table1.csv",
         table1_md="results/tables/table1.md",
         tables=multiext("results/tables/", "table1.tex", "table1_ci.csv", "table1_ci.md", "table1_ci.tex",
@@ -70,7 +71,8 @@ rule report:
         rules.aggregate.output,
         rules.noise_robustness_figure.output,
         rules.gating_dynamics_figure.output,
-        "results/figures/gradient_maps.png",
+        rules.gradient_maps_figure.output,
+        rules.confident_conflicts_figure.output,
         forgetting_figures(),
     output:
         "results/report.md",
@@ -84,8 +86,8 @@ rule report:
         "../scripts/report.py"
 
 
+# Every table and figure and the report; from cached run records alone when they exist.
 rule figures:
     input:
-        rules.noise_robustness_figure.output,
-        rules.gating_dynamics_figure.output,
+        rules.report.input,
         rules.report.output,

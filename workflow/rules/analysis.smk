@@ -1,4 +1,5 @@
-# Token-level analyses under the models before fine-tuning: gradient maps and confident conflicts.
+# Token-level analyses. Confident conflicts: the noisy training data under the model before
+# fine-tuning. Gradient maps: held-out test examples before and after (written by the evaluate jobs).
 
 
 rule token_stats:
@@ -12,7 +13,7 @@ rule token_stats:
         objectives=lambda wc: {o: dc.objective_params(config, o) for o in config["grid"]["objectives"]},
         identity=lambda wc: {"regime": dc.regime_of(config, wc.backbone, wc.domain), "backbone": wc.backbone,
                              "domain": wc.domain, "noise": wc.noise},
-        n_examples=config.get("analysis", {}).get("examples", 64),
+        n_examples=ANALYSIS_EXAMPLES,
     threads: 1
     log:
         "results/logs/token_stats/{backbone}/{domain}/{noise}.log",
@@ -37,18 +38,30 @@ rule collect_token_stats:
         "../scripts/collect_token_stats.py"
 
 
-rule analysis_figures:
+rule gradient_maps_figure:
     input:
-        "results/tables/token_stats.csv",
+        "results/tables/heldout_tokens.csv",
     output:
-        maps="results/figures/gradient_maps.png",
-        maps_pdf="results/figures/gradient_maps.pdf",
-        conflicts="results/figures/confident_conflicts.png",
-        conflicts_pdf="results/figures/confident_conflicts.pdf",
-        table="results/tables/confident_conflicts.csv",
+        png="results/figures/gradient_maps.png",
+        pdf="results/figures/gradient_maps.pdf",
     log:
-        "results/logs/figures/analysis.log",
+        "results/logs/figures/gradient_maps.log",
     conda:
         ENV
     script:
-        "../../paper_figures/token_analyses.py"
+        "../../paper_figures/gradient_maps.py"
+
+
+rule confident_conflicts_figure:
+    input:
+        "results/tables/token_stats.csv",
+    output:
+        png="results/figures/confident_conflicts.png",
+        pdf="results/figures/confident_conflicts.pdf",
+        table="results/tables/confident_conflicts.csv",
+    log:
+        "results/logs/figures/confident_conflicts.log",
+    conda:
+        ENV
+    script:
+        "../../paper_figures/confident_conflicts.py"

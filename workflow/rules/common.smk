@@ -8,6 +8,7 @@ RUNS = dc.runs(config)
 RUN_KEYS = "backbone={backbone}/domain={domain}/objective={objective}/noise={noise}/seed={seed}"
 BASE_KEYS = "backbone={backbone}/domain={domain}"
 ENV = "../envs/deft.yaml"
+ANALYSIS_EXAMPLES = config.get("analysis", {}).get("examples", 64)
 EVAL_ENV = "../envs/vllm.yaml" if config["evaluate"]["backend"] == "vllm" else ENV
 
 

@@ -1,4 +1,6 @@
 # lm-eval on the domain's test split: one run record per fine-tuned model, one per base model.
+# Each also writes the token statistics of the first test examples (gradient maps before/after) and
+# its hits on the clean reference set (forgetting), so that no analysis needs the temporary models.
 
 
 rule evaluate:
@@ -12,8 +14,11 @@ rule evaluate:
     output:
         record=run_file("record.json"),
         samples=run_file("samples.jsonl"),
+        tokens=run_file("tokens.csv"),
     params:
         identity=lambda wc: identity(wc),
+        token_objectives=lambda wc: {wc.objective: dc.objective_params(config, wc.objective)},
+        n_analysis=ANALYSIS_EXAMPLES,
         config_slice=run_config,
         eval_cfg=lambda wc: {**config["evaluate"], "task": config["data"]["domains"][wc.domain].get("eval_task")},
     threads: 1
@@ -39,8 +44,11 @@ rule evaluate_base:
     output:
         record=base_file("record.json"),
         samples=base_file("samples.jsonl"),
+        tokens=base_file("tokens.csv"),
     params:
         identity=lambda wc: identity(wc, objective="base"),
+        token_objectives={o: dc.objective_params(config, o) for o in config["grid"]["objectives"]},
+        n_analysis=ANALYSIS_EXAMPLES,
         config_slice=run_config,
         eval_cfg=lambda wc: {**config["evaluate"], "task": config["data"]["domains"][wc.domain].get("eval_task")},
     threads: 1

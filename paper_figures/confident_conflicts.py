@@ -1,0 +1,51 @@
+"""Confident conflicts, from results/tables/token_stats.csv only: on noisy training data under the
+model before fine-tuning, the share of each objective's total gate mass on corrupted examples, per
+regime and noise setting, against the share of their tokens (dashed: what nll gives). Also writes
+the numbers as a table.
+    python paper_figures/confident_conflicts.py results/tables/token_stats.csv \
+        results/figures/confident_conflicts results/tables/confident_conflicts.csv
+"""
+import sys
+from pathlib import Path
+
+import pandas as pd
+import seaborn as sns
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _style import save, style  # noqa: E402
+
+from deft.aggregate import ordered  # noqa: E402
+from deft.analysis import conflict_shares  # noqa: E402
+from deft.io import write_bytes_atomic  # noqa: E402
+
+
+def shares(df: pd.DataFrame) -> pd.DataFrame:
+    noisy = df[df.noise != "clean"]
+    objs = ordered(c.removeprefix("gate_") for c in df.columns if c.startswith("gate_"))
+    rows = []
+    for (regime, noise), sub in noisy.groupby(["regime", "noise"], sort=False):
+        t = conflict_shares(sub, set(sub[sub.corrupted].example), objs)
+        t.insert(0, "noise", noise)
+        t.insert(0, "regime", regime)
+        rows.append(t)
+    return pd.concat(rows, ignore_index=True)
+
+
+def main(stats_csv, out_stem, table_csv) -> None:
+    table = shares(pd.read_csv(stats_csv))
+    write_bytes_atomic(table_csv, table.to_csv(index=False).encode())
+    style()
+    g = sns.catplot(data=table, x="objective", y="gate_share_corrupted", col="regime", hue="noise", kind="bar",
+                    height=2.6, aspect=1.1)
+    for ax, (_, sub) in zip(g.axes.flat, table.groupby("regime", sort=False)):
+        ax.axhline(sub.token_share_corrupted.iloc[0], ls="--", c="grey")
+        ax.set_ylabel("gate mass on corrupted examples")
+    save(g.figure, out_stem)
+
+
+if "snakemake" in globals():
+    sm = snakemake  # noqa: F821
+    main(sm.input[0], Path(sm.output.png).with_suffix(""), sm.output.table)
+elif __name__ == "__main__":
+    main(*sys.argv[1:4])
