@@ -62,6 +62,12 @@ def check(config: dict) -> None:
             _fail("data.domains", name, f"allowed: {sorted(DOMAINS)}")
         for key in set(params) - DOMAINS[name].params - {"hub", "eval_task"}:
             _fail(f"data.domains.{name}", key, f"allowed keys: {sorted(DOMAINS[name].params)}")
+        if "eval_task" in params:
+            from .tasks import TASKS_DIR
+
+            known = sorted(p.stem for p in (TASKS_DIR / "paper").glob("deft_*.yaml") if not p.stem.endswith("_base"))
+            if params["eval_task"] not in known:
+                _fail(f"data.domains.{name}.eval_task", params["eval_task"], f"allowed: {known}")
     for name, r in regimes.items():
         if r["backbone"] not in backbones:
             _fail(f"regimes.{name}.backbone", r["backbone"], f"allowed: {sorted(backbones)}")

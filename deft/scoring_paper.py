@@ -5,7 +5,8 @@ samples (avg@k), and the medical choice letter.
   list, Minerva-Math the last \\boxed{} of ``solution``) and each sample are parsed by
   math-verify; a sample is correct when ``verify(gold, sample)``. avg@k is the mean over all k
   samples (not the first), then the paper averages the five sets unweighted.
-* medical: the choice letter in the last \\boxed{} (or a final "answer is X"), compared with gold.
+* medical: the choice letter in the last \\boxed{} (or a final "answer is X"), compared with gold;
+  ``medical_doc`` reads a MedQA, MedMCQA, PubMedQA or MMLU document into (question, options, gold).
 """
 from __future__ import annotations
 
@@ -67,3 +68,32 @@ def medical_letter(response: str) -> str:
         return m.group() if m else ""
     found = _LETTER.findall(response)
     return found[-1].upper() if found else ""
+
+
+LETTERS = "ABCDEFGHIJ"
+PUBMEDQA_OPTIONS = ["yes", "no", "maybe"]
+
+
+def medical_doc(doc: dict) -> tuple[str, list[str], str]:
+    """(question, options, gold letter) of a document of any of the medical sources, by its fields:
+    MedQA (``question``/``options`` dict/``answer_idx``, or the -hf ``sent1``/``ending0..3``/``label``),
+    MedMCQA (``opa..opd``, ``cop`` 0-based), PubMedQA (``final_decision`` yes/no/maybe with its
+    abstract as context) and MMLU (``choices``, ``answer`` 0-based)."""
+    if "final_decision" in doc:  # PubMedQA: qiaojin/PubMedQA (lower case) or bigbio (upper case)
+        ctx = doc.get("context") or {}
+        contexts = ctx.get("contexts") if isinstance(ctx, dict) else doc.get("CONTEXTS")
+        question = doc.get("question") or doc.get("QUESTION")
+        text = ("Context: " + " ".join(contexts or []) + "\n" if contexts else "") + f"Question: {question}"
+        return text, PUBMEDQA_OPTIONS, LETTERS[PUBMEDQA_OPTIONS.index(doc["final_decision"].strip().lower())]
+    if "opa" in doc:
+        return doc["question"], [doc[k] for k in ("opa", "opb", "opc", "opd")], LETTERS[int(doc["cop"])]
+    if "ending0" in doc:
+        options = [doc[f"ending{i}"] for i in range(4)]
+        return doc["sent1"], options, LETTERS[int(doc["label"])]
+    if isinstance(doc.get("options"), dict):
+        keys = sorted(doc["options"])
+        return doc["question"], [doc["options"][k] for k in keys], LETTERS[keys.index(doc["answer_idx"])]
+    if "choices" in doc:
+        return doc["question"], list(doc["choices"]), LETTERS[int(doc["answer"])]
+    raise ValueError(f"not a medical multiple-choice document: fields {sorted(doc)}; expected those of MedQA, "
+                     "MedMCQA, PubMedQA or MMLU")

@@ -36,7 +36,7 @@ def edit(path, value):
 DELETE = object()
 
 
-@pytest.mark.parametrize("config_file", ["config.yaml", "tiny.yaml", "cpu-study.yaml"])
+@pytest.mark.parametrize("config_file", ["config.yaml", "tiny.yaml", "cpu-study.yaml", "paper.yaml"])
 def test_shipped_configs_are_valid(config_file):
     check(yaml.safe_load((ROOT / "config" / config_file).read_text()))
 
@@ -68,6 +68,8 @@ def test_shipped_configs_are_valid(config_file):
     (["gird"], {}, "'gird' was unexpected"),
     (["data", "sizes", "prior"], 0, "is a prior backbone: set `prior:`"),
     (["prior"], DELETE, "is a prior backbone: set `prior:`"),
+    (["data", "domains", "arithmetic", "eval_task"], "deft_medicall",
+     "data.domains.arithmetic.eval_task = 'deft_medicall' is not allowed; allowed: \\['deft_aime24'.*'deft_medical'"),
 ])
 def test_bad_config_is_refused(path, value, match):
     with pytest.raises(Exception, match=match):

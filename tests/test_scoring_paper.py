@@ -59,3 +59,25 @@ def test_gold_answers_of_the_shared_sets_grade_correct_against_themselves(name):
     assert sum(scores) / len(scores) >= 0.95, name
     wrong = [math_correct(gold_answer(d), "\\boxed{123456789}") for d in docs]
     assert sum(wrong) == 0
+
+
+@pytest.mark.parametrize("doc, expected", [
+    ({"question": "Q", "options": {"A": "a", "B": "b", "C": "c", "D": "d"}, "answer_idx": "C"}, ("Q", list("abcd"), "C")),
+    ({"sent1": "Q", "ending0": "a", "ending1": "b", "ending2": "c", "ending3": "d", "label": 3}, ("Q", list("abcd"), "D")),
+    ({"question": "Q", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}, ("Q", list("abcd"), "B")),
+    ({"question": "Q", "choices": ["a", "b"], "answer": 0}, ("Q", ["a", "b"], "A")),
+    ({"question": "Q", "context": {"contexts": ["x", "y"]}, "final_decision": "maybe"},
+     ("Context: x y\nQuestion: Q", ["yes", "no", "maybe"], "C")),
+    ({"QUESTION": "Q", "CONTEXTS": ["x"], "final_decision": "no"}, ("Context: x\nQuestion: Q", ["yes", "no", "maybe"], "B")),
+])
+def test_medical_documents_of_every_source(doc, expected):
+    from deft.scoring_paper import medical_doc
+
+    assert medical_doc(doc) == expected
+
+
+def test_an_unknown_medical_document_names_its_fields():
+    from deft.scoring_paper import medical_doc
+
+    with pytest.raises(ValueError, match=r"fields \['prompt'\]"):
+        medical_doc({"prompt": "x"})
