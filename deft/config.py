@@ -68,6 +68,13 @@ def check(config: dict) -> None:
             known = sorted(p.stem for p in (TASKS_DIR / "paper").glob("deft_*.yaml") if not p.stem.endswith("_base"))
             if params["eval_task"] not in known:
                 _fail(f"data.domains.{name}.eval_task", params["eval_task"], f"allowed: {known}")
+    launch = config.get("launch", {"kind": "python"})
+    if launch["kind"] == "accelerate":
+        cfg = launch.get("config_file")
+        if not cfg or not Path(cfg).is_file():
+            _fail("launch.config_file", cfg, "allowed: an accelerate config file, e.g. configs/accelerate/fsdp.yaml")
+    if launch["kind"] != "python" and "num_processes" not in launch:
+        raise ValueError(f"config: launch.kind {launch['kind']!r} needs launch.num_processes (processes on the node)")
     for name, r in regimes.items():
         if r["backbone"] not in backbones:
             _fail(f"regimes.{name}.backbone", r["backbone"], f"allowed: {sorted(backbones)}")
@@ -132,3 +139,23 @@ def train_settings(config: dict, backbone: str, domain: str) -> dict:
 
 def objective_params(config: dict, objective: str) -> dict:
     return L.resolve(objective, config.get("objective_params", {}).get(objective, {}))[1]
+
+
+LAUNCHERS = ("python", "accelerate", "torchrun")
+
+
+def train_command(config: dict, python: str) -> str:
+    """The command (up to its arguments) that the train rule runs for one fine-tuning run:
+    ``deft.train_cli`` in one process, or ``launch.num_processes`` of it under accelerate (with
+    ``launch.config_file``: FSDP, DeepSpeed) or torchrun, all on one node."""
+    launch = config.get("launch", {"kind": "python"})
+    kind, n = launch["kind"], launch.get("num_processes", 1)
+    module = "-m deft.train_cli"
+    if kind == "python":
+        return f"{python} {module}"
+    if kind == "accelerate":
+        return (f"{python} -m accelerate.commands.launch --config_file {launch['config_file']} "
+                f"--num_processes {n} --num_machines 1 {module}")
+    if kind == "torchrun":
+        return f"{python} -m torch.distributed.run --standalone --nproc_per_node {n} {module}"
+    raise ValueError(f"launch.kind = {kind!r} is not allowed; allowed: {list(LAUNCHERS)}")

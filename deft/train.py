@@ -151,6 +151,18 @@ class ObjectiveLoss:
             self.has_a = True
             s["a"] += float((t.a * valid).sum())
 
+    def sync(self) -> None:
+        """Sum the running stats over data-parallel ranks (a collective: every rank must call it)."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            keys = sorted(self.sums)
+            t = torch.tensor([float(self.sums[k]) for k in keys] + [float(self.has_a)], dtype=torch.float64,
+                             device="cuda" if dist.get_backend() == "nccl" else "cpu")
+            dist.all_reduce(t)
+            self.sums = {k: (int(v) if k in ("valid", "kept") else float(v)) for k, v in zip(keys, t.tolist())}
+            self.has_a = bool(t[-1] > 0)
+
     def summary(self) -> dict:
         s, v = self.sums, max(self.sums["valid"], 1)
         out = {"nll": s["nll"] / v, "mean_p": s["p"] / v, "mean_gate": s["gate"] / max(s["kept"], 1),
@@ -161,6 +173,17 @@ class ObjectiveLoss:
 
 
 # ---- the Trainer glue --------------------------------------------------------------------------
+
+def _all_ranks(flag: bool) -> bool:
+    """``flag`` and-ed over data-parallel ranks (itself when not distributed)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return bool(flag)
+    t = torch.tensor([1 if flag else 0], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
 
 def _callbacks():
     from transformers import TrainerCallback
@@ -178,7 +201,7 @@ def _callbacks():
 
         def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
             grads = [p.grad for p in model.parameters() if p.grad is not None]
-            if all(torch.isfinite(g).all() for g in grads):
+            if _all_ranks(all(torch.isfinite(g).all() for g in grads)):  # sharded grads: every rank decides alike
                 return
             step = state.global_step + 1
             if self.nonfinite == "stop":
@@ -193,8 +216,11 @@ def _callbacks():
             logs = logs or {}
             if "loss" not in logs:  # the end-of-training summary line
                 return
+            self.loss_fn.sync()  # every rank logs; rank 0 writes the stats of the whole global batch
             stats = self.loss_fn.summary()
             self.loss_fn.reset()
+            if not state.is_world_process_zero:
+                return
             elapsed = max(time.perf_counter() - self.t0, 1e-9)
             row = {"step": state.global_step, "objective_value": logs["loss"],
                    "grad_norm": logs.get("grad_norm"), "learning_rate": logs.get("learning_rate"),
@@ -294,12 +320,15 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=PadCollator(tokenizer.pad_token_id),
                       compute_loss_func=loss_fn, callbacks=callbacks)
 
+    # Several processes (torchrun / accelerate launch) share out_dir: files are touched by rank 0 only.
+    main, barrier = trainer.is_world_process_zero(), trainer.accelerator.wait_for_everyone
     resume = get_last_checkpoint(str(work)) if work.exists() else None
-    if resume:
+    if main and resume:
         _truncate_log(work_log, int(resume.rsplit("-", 1)[-1]))
-    else:
+    elif main:
         work.mkdir(parents=True, exist_ok=True)
         work_log.write_text("")
+    barrier()
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - t0
@@ -307,14 +336,20 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
         model.set_output_embeddings(head)  # the saved model is an ordinary causal LM
 
     tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.save_model(str(tmp))
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(work_log, log_path)
-    shutil.rmtree(work, ignore_errors=True)
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    barrier()
+    if trainer.is_fsdp_enabled:  # gather the shards into one ordinary checkpoint
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(tmp))  # collective under FSDP/DeepSpeed; writes on rank 0
+    if main:
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.replace(tmp, out_dir)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(work_log, log_path)
+        shutil.rmtree(work, ignore_errors=True)
+    barrier()
     return {"steps": result.global_step, "skipped_steps": step_log.skipped, "train_loss": result.training_loss,
             "wall_s": wall, "examples": len(rows), "dropped_too_long": dropped, "resumed_from": resume,
             "stop_history": history, "settings": cfg}

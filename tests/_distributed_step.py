@@ -21,7 +21,7 @@ class Grab(TrainerCallback):
             torch.save(m.model.layers[0].mlp.up_proj.weight.grad.clone(), out)
 
 
-train(model_dir, data, f"{out}.model{rank}", f"{out}.log{rank}.jsonl",
+train(model_dir, data, f"{out}.model", f"{out}.log.jsonl",
       {"objective": objective, "batch_size": 4 // world, "max_steps": 1, "max_grad_norm": 1e9, "seed": 0},
       callbacks=[Grab()])
 print(json.dumps({"rank": rank, "world": world}))

@@ -68,6 +68,10 @@ def test_shipped_configs_are_valid(config_file):
     (["gird"], {}, "'gird' was unexpected"),
     (["data", "sizes", "prior"], 0, "is a prior backbone: set `prior:`"),
     (["prior"], DELETE, "is a prior backbone: set `prior:`"),
+    (["launch"], {"kind": "accelerate", "config_file": "configs/accelerate/nope.yaml", "num_processes": 2},
+     "launch.config_file = 'configs/accelerate/nope.yaml' is not allowed; allowed: an accelerate config file"),
+    (["launch"], {"kind": "torchrun"}, "launch.kind 'torchrun' needs launch.num_processes"),
+    (["launch"], {"kind": "mpirun"}, "'mpirun' is not one of \\['python', 'accelerate', 'torchrun'\\]"),
     (["data", "domains", "arithmetic", "eval_task"], "deft_medicall",
      "data.domains.arithmetic.eval_task = 'deft_medicall' is not allowed; allowed: \\['deft_aime24'.*'deft_medical'"),
 ])
@@ -96,3 +100,28 @@ def test_snakemake_refuses_a_bad_config_before_writing_anything(tmp_path):
     assert proc.returncode != 0
     assert "grid.objectives[1] = 'deftt' is not allowed" in proc.stdout + proc.stderr
     assert not (workdir / "results").exists()
+
+
+def test_train_command_per_launcher():
+    assert dc.train_command({}, "py") == "py -m deft.train_cli"
+    cfg = {"launch": {"kind": "accelerate", "config_file": "configs/accelerate/deepspeed_zero3.yaml", "num_processes": 4}}
+    assert dc.train_command(cfg, "py") == ("py -m accelerate.commands.launch --config_file "
+                                           "configs/accelerate/deepspeed_zero3.yaml --num_processes 4 --num_machines 1 "
+                                           "-m deft.train_cli")
+    assert dc.train_command({"launch": {"kind": "torchrun", "num_processes": 2}}, "py") == (
+        "py -m torch.distributed.run --standalone --nproc_per_node 2 -m deft.train_cli")
+
+
+def test_accelerate_parses_the_training_command_as_ours():
+    """accelerate's own parser leaves every deft.train_cli option to the script (no prefix clash)."""
+    import shlex
+
+    from accelerate.commands.launch import launch_command_parser
+
+    cmd = dc.train_command({"launch": {"kind": "accelerate", "config_file": "configs/accelerate/fsdp.yaml",
+                                       "num_processes": 8}}, "py").split()[3:]
+    ours = shlex.split("--model-dir m --train-data d --out-dir o --train-log l --summary-json s --torch-threads 1 "
+                       "--settings-json '{}'")
+    args = launch_command_parser().parse_args(cmd + ours)
+    assert args.module and args.training_script == "deft.train_cli" and args.training_script_args == ours
+    assert args.num_processes == 8 and args.config_file == "configs/accelerate/fsdp.yaml"

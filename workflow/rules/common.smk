@@ -1,13 +1,21 @@
 # Config checks beyond the schema, the grid, and input functions. No rules here.
+import json
 import re
+import sys
 
 import deft.config as dc
+from snakemake.settings.types import DeploymentMethod
 
 dc.check(config)
 RUNS = dc.runs(config)
 RUN_KEYS = "backbone={backbone}/domain={domain}/objective={objective}/noise={noise}/seed={seed}"
 BASE_KEYS = "backbone={backbone}/domain={domain}"
 ENV = "../envs/deft.yaml"
+# The environment's python when rules run in conda envs, else the one running Snakemake (a venv
+# need not be activated).
+PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
+TRAIN_COMMAND = dc.train_command(config, PYTHON)
+TRAIN_GPUS = config.get("launch", {}).get("num_processes", 1) if config.get("launch", {}).get("kind", "python") != "python" else 0
 ANALYSIS_EXAMPLES = config.get("analysis", {}).get("examples", 64)
 EVAL_ENV = "../envs/vllm.yaml" if config["evaluate"]["backend"] == "vllm" else ENV
 

@@ -1,5 +1,6 @@
-# One fine-tuning run per (backbone, domain, objective, noise, seed). The model folder is temp():
-# it is removed once evaluated; the log and summary stay.
+# One fine-tuning run per (backbone, domain, objective, noise, seed): deft.train_cli in one process,
+# or under accelerate / torchrun on the GPUs of one node (config `launch:`; see README "Paper
+# scale"). The model folder is temp(): it is removed once evaluated; the log and summary stay.
 
 
 rule train:
@@ -10,8 +11,9 @@ rule train:
         log=run_file("train_log.jsonl"),
         summary=run_file("train.json"),
     params:
-        settings=lambda wc: {**dc.train_settings(config, wc.backbone, wc.domain), "objective": wc.objective,
-                             "params": dc.objective_params(config, wc.objective), "seed": int(wc.seed)},
+        command=TRAIN_COMMAND,
+        settings=lambda wc: json.dumps({**dc.train_settings(config, wc.backbone, wc.domain), "objective": wc.objective,
+                                        "params": dc.objective_params(config, wc.objective), "seed": int(wc.seed)}),
     threads: 1
     log:
         run_file("train.log", root="results/logs"),
@@ -20,8 +22,10 @@ rule train:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=0,
+        gpu=TRAIN_GPUS,
     conda:
         ENV
-    script:
-        "../scripts/train.py"
+    shell:
+        "{params.command} --model-dir {input.model:q} --train-data {input.data:q} --out-dir {output.model:q}"
+        " --train-log {output.log:q} --summary-json {output.summary:q} --torch-threads {threads}"
+        " --settings-json {params.settings:q} >> {log:q} 2>&1"
