@@ -17,7 +17,7 @@ import torch
 
 import deft.losses as L
 
-from .train import encode
+from .train import encode_example
 
 
 @torch.no_grad()
@@ -29,7 +29,7 @@ def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, di
     rows = []
     for i in range(0, len(examples), batch):
         chunk = examples[i:i + batch]
-        enc = [encode(tokenizer, e["prompt"], e["answer"]) for e in chunk]
+        enc = [encode_example(tokenizer, e) for e in chunk]
         n = max(len(ids) for ids, _ in enc)
         ids = torch.tensor([x + [tokenizer.pad_token_id] * (n - len(x)) for x, _ in enc])
         labels = torch.tensor([y + [-100] * (n - len(y)) for _, y in enc])

@@ -58,10 +58,17 @@ def check(config: dict) -> None:
         if src == "local" and not Path(spec["path"]).is_dir():
             raise ValueError(f"config: backbones.{name}.path = {spec['path']!r} is not an existing folder")
     for name, params in data["domains"].items():
-        if name not in DOMAINS:
-            _fail("data.domains", name, f"allowed: {sorted(DOMAINS)}")
-        for key in set(params) - DOMAINS[name].params - {"hub", "eval_task"}:
-            _fail(f"data.domains.{name}", key, f"allowed keys: {sorted(DOMAINS[name].params)}")
+        kind = name.split("-", 1)[0]
+        if kind not in DOMAINS:
+            _fail("data.domains", name, f"allowed: {sorted(DOMAINS)}, optionally followed by -<variant>")
+        if kind != name and "hub" not in params:
+            raise ValueError(f"config: data.domains.{name}: a -<variant> domain needs `hub:` (its own fields)")
+        for key in set(params) - DOMAINS[kind].params - {"hub", "eval_task"}:
+            _fail(f"data.domains.{name}", key, f"allowed keys: {sorted(DOMAINS[kind].params)}")
+        if "hub" in params:
+            from .data.hub import check_spec
+
+            check_spec(name, params["hub"])
         if "eval_task" in params:
             from .tasks import TASKS_DIR
 
@@ -129,10 +136,14 @@ def runs(config: dict) -> list[dict]:
 
 
 def train_settings(config: dict, backbone: str, domain: str) -> dict:
-    """``train`` with every matching entry of ``train_overrides`` applied in order."""
+    """``train`` with every matching entry of ``train_overrides`` applied in order (a domain
+    matches by its name or its kind)."""
+    from .data.domains import kind_of
+
     settings = dict(config["train"])
+    names = {"backbone": {backbone}, "domain": {domain, kind_of(domain)}}  # `figfont` matches figfont-llama
     for o in config.get("train_overrides", []):
-        if all({"backbone": backbone, "domain": domain}[k] == v for k, v in o["match"].items()):
+        if all(v in names[k] for k, v in o["match"].items()):
             settings.update(o["set"])
     return settings
 

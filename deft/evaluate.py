@@ -17,7 +17,10 @@ BACKENDS = ("hf", "vllm")
 
 
 def task_name(domain: str) -> str:
-    name = f"deft_{domain}"
+    """The embedded lm-eval task of a domain (of its kind: figfont-llama evaluates as figfont)."""
+    from .data.domains import kind_of
+
+    name = f"deft_{kind_of(domain)}"
     if not (TASKS_DIR / f"{name}.yaml").exists():
         known = sorted(p.stem.removeprefix("deft_") for p in TASKS_DIR.glob("deft_*.yaml"))
         raise ValueError(f"no lm-eval task for domain {domain!r}; allowed: {known}")
@@ -33,12 +36,14 @@ def _task_dir(domain: str, test_path: Path, where: Path) -> str:
     return str(where)
 
 
-def model_args(backend: str, model_dir, settings: dict) -> dict:
-    """lm-eval ``model_args`` for a backend (vLLM's parallelism and memory settings from config)."""
+def model_args(backend: str, model_dir, settings: dict, raw_prompts: bool = False) -> dict:
+    """lm-eval ``model_args`` for a backend (vLLM's parallelism and memory settings from config).
+    ``raw_prompts``: prompts are used without a chat template, with the tokenizer's BOS, as in training."""
+    bos = {"add_bos_token": True} if raw_prompts else {}
     if backend == "hf":
-        return {"pretrained": str(model_dir), "dtype": settings.get("dtype", "float32")}
+        return {"pretrained": str(model_dir), "dtype": settings.get("dtype", "float32"), **bos}
     if backend == "vllm":
-        return {"pretrained": str(model_dir), "dtype": settings.get("dtype", "bfloat16"),
+        return {"pretrained": str(model_dir), **bos, "dtype": settings.get("dtype", "bfloat16"),
                 "tensor_parallel_size": settings.get("tensor_parallel_size", 1),
                 "data_parallel_size": settings.get("data_parallel_size", 1),
                 "gpu_memory_utilization": settings.get("gpu_memory_utilization", 0.85),
@@ -47,25 +52,28 @@ def model_args(backend: str, model_dir, settings: dict) -> dict:
 
 
 def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_size: int = 16,
-             limit: int | None = None, settings: dict | None = None, task: str | None = None) -> dict:
+             limit: int | None = None, settings: dict | None = None, task: str | None = None,
+             prompt_format: str = "chat") -> dict:
     """Run lm-eval; return {"metrics", "samples", "n", "wall_s", "task_version"}.
 
     ``task``: a paper-scale task or group of ``deft/tasks/paper`` (e.g. deft_math) that loads its
     own benchmark data; without it, the domain's embedded task runs on ``test_path``.
+    ``prompt_format``: ``chat`` (the model's chat template) or ``raw`` (as formatted, with BOS).
     """
     import lm_eval
     from lm_eval.tasks import TaskManager
 
     settings = settings or {}
     name = task or task_name(domain)
-    args = model_args(backend, model_dir, settings)
+    raw = prompt_format == "raw"
+    args = model_args(backend, model_dir, settings, raw_prompts=raw)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         include = str(TASKS_DIR / "paper") if task else _task_dir(domain, Path(test_path), Path(tmp))
         tm = TaskManager(include_path=include, include_defaults=False)
         out = lm_eval.simple_evaluate(
             model=backend, model_args=args, tasks=[name], task_manager=tm, batch_size=batch_size,
-            device=settings.get("device", "cpu" if backend == "hf" else "cuda"), apply_chat_template=True,
+            device=settings.get("device", "cpu" if backend == "hf" else "cuda"), apply_chat_template=not raw,
             limit=limit, log_samples=True, random_seed=0, numpy_random_seed=0, torch_random_seed=0,
             fewshot_random_seed=0)
     res = out["results"][name]
@@ -103,7 +111,8 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
 
     result = evaluate(model_dir, identity["domain"], test_path, backend=eval_cfg["backend"],
                       batch_size=eval_cfg["batch_size"], limit=eval_cfg.get("limit"),
-                      settings=eval_cfg.get("settings"), task=eval_cfg.get("task"))
+                      settings=eval_cfg.get("settings"), task=eval_cfg.get("task"),
+                      prompt_format=eval_cfg.get("prompt_format", "chat"))
     summary, audit_d, base = load(train_summary), load(audit), load(base_record)
     is_base = train_summary is None
     hits, tokens = None, None

@@ -60,11 +60,27 @@ def encode(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
     return p_ids + r_ids, [-100] * len(p_ids) + r_ids
 
 
+def encode_raw(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
+    """For prompts already formatted for the model family (base models without a chat template):
+    the prompt with the tokenizer's special tokens (BOS where it has one), then the answer and EOS.
+    Evaluation matches it: no chat template, ``add_bos_token`` (deft.evaluate)."""
+    if tokenizer.eos_token_id is None:
+        raise ValueError("raw prompt format needs a tokenizer with an end-of-sequence token")
+    p_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    r_ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return p_ids + r_ids, [-100] * len(p_ids) + r_ids
+
+
+def encode_example(tokenizer, e: dict) -> tuple[list[int], list[int]]:
+    """``encode`` or, for examples marked ``"format": "raw"`` (deft.data.hub), ``encode_raw``."""
+    return (encode_raw if e.get("format") == "raw" else encode)(tokenizer, e["prompt"], e["answer"])
+
+
 def tokenize_examples(tokenizer, examples: list[dict], max_len: int) -> tuple[list[dict], int]:
     """Encode examples; drop (never truncate) those longer than ``max_len``. Returns (rows, dropped)."""
     rows, dropped = [], 0
     for e in examples:
-        ids, labels = encode(tokenizer, e["prompt"], e["answer"])
+        ids, labels = encode_example(tokenizer, e)
         if len(ids) > max_len:
             dropped += 1
             continue

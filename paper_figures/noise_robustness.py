@@ -16,9 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _style import finish, style  # noqa: E402
 
 from deft.aggregate import ordered  # noqa: E402
+from deft.data.domains import kind_of  # noqa: E402
 
-# The headline metric of each domain (the paper's): Jaro-Winkler for figfont, accuracy otherwise.
-HEADLINE = {"figfont": "jaro_winkler", "arithmetic": "exact_match"}
+# The headline metric of each domain kind (the paper's): Jaro-Winkler for figfont, avg@16 for math,
+# accuracy otherwise.
+HEADLINE = {"figfont": "jaro_winkler", "arithmetic": "exact_match", "math": "avg_at_k", "medical": "acc"}
 
 
 def lines(ax, sub: pd.DataFrame, ylabel: str) -> None:
@@ -33,7 +35,7 @@ def lines(ax, sub: pd.DataFrame, ylabel: str) -> None:
 def plot(runs_csv, out_stem, metric=None, ylabel=None) -> None:
     """``metric``: one metric for every regime (default: each domain's headline metric)."""
     df = pd.read_csv(runs_csv)
-    wanted = df.domain.map(HEADLINE).fillna("exact_match") if metric is None else metric
+    wanted = df.domain.map(lambda d: HEADLINE.get(kind_of(d), "exact_match")) if metric is None else metric
     df = df[(df.kind == "run") & (df.metric == wanted)]
     regimes = list(dict.fromkeys(df.regime))
     style()

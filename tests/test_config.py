@@ -72,6 +72,10 @@ def test_shipped_configs_are_valid(config_file):
      "launch.config_file = 'configs/accelerate/nope.yaml' is not allowed; allowed: an accelerate config file"),
     (["launch"], {"kind": "torchrun"}, "launch.kind 'torchrun' needs launch.num_processes"),
     (["launch"], {"kind": "mpirun"}, "'mpirun' is not one of \\['python', 'accelerate', 'torchrun'\\]"),
+    (["data", "domains", "figfont-llama"], {}, "data.domains.figfont-llama: a -<variant> domain needs `hub:`"),
+    (["data", "domains", "chess-llama"], {"hub": {"dataset": "x"}}, "data.domains = 'chess-llama' is not allowed"),
+    (["data", "domains", "figfont-llama"], {"hub": {"dataset": "x", "prompt_format": "jinja"}},
+     "prompt_format = 'jinja' is not allowed"),
     (["data", "domains", "arithmetic", "eval_task"], "deft_medicall",
      "data.domains.arithmetic.eval_task = 'deft_medicall' is not allowed; allowed: \\['deft_aime24'.*'deft_medical'"),
 ])
@@ -125,3 +129,12 @@ def test_accelerate_parses_the_training_command_as_ours():
     args = launch_command_parser().parse_args(cmd + ours)
     assert args.module and args.training_script == "deft.train_cli" and args.training_script_args == ours
     assert args.num_processes == 8 and args.config_file == "configs/accelerate/fsdp.yaml"
+
+
+def test_train_overrides_match_a_domain_by_name_or_kind():
+    cfg = {"train": {"learning_rate": 1.0, "max_len": 10},
+           "train_overrides": [{"match": {"domain": "figfont"}, "set": {"max_len": 800}},
+                               {"match": {"backbone": "b", "domain": "figfont-qwen"}, "set": {"learning_rate": 2.0}}]}
+    assert dc.train_settings(cfg, "b", "figfont-llama") == {"learning_rate": 1.0, "max_len": 800}
+    assert dc.train_settings(cfg, "b", "figfont-qwen") == {"learning_rate": 2.0, "max_len": 800}
+    assert dc.train_settings(cfg, "a", "arithmetic") == {"learning_rate": 1.0, "max_len": 10}

@@ -19,6 +19,14 @@ def test_vllm_args_carry_parallelism_memory_and_seed_from_config():
 def test_unknown_backend_and_domain_are_refused():
     with pytest.raises(ValueError, match="unknown evaluation backend 'tgi'; allowed: \\['hf', 'vllm'\\]"):
         model_args("tgi", "/m", {})
-    with pytest.raises(ValueError, match="no lm-eval task for domain 'chess'; allowed: \\['arithmetic', 'figfont'\\]"):
+    with pytest.raises(ValueError, match="domain 'chess' is not allowed; allowed: one of \\['arithmetic'"):
         task_name("chess")
-    assert task_name("figfont") == "deft_figfont"
+    with pytest.raises(ValueError, match="no lm-eval task for domain 'math'; allowed: \\['arithmetic', 'figfont'\\]"):
+        task_name("math")  # math is evaluated by its paper task (eval_task: deft_math)
+    assert task_name("figfont") == task_name("figfont-llama") == "deft_figfont"
+
+
+def test_raw_prompts_are_evaluated_with_bos_on_both_backends():
+    assert model_args("hf", "/m", {}, raw_prompts=True)["add_bos_token"] is True
+    assert model_args("vllm", "/m", {}, raw_prompts=True)["add_bos_token"] is True
+    assert "add_bos_token" not in model_args("vllm", "/m", {})

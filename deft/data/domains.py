@@ -123,5 +123,15 @@ DOMAINS = {
 }
 
 
+def kind_of(name: str) -> str:
+    """The domain kind of a configured domain name: the name itself, or ``<kind>-<variant>``
+    (e.g. ``medical-llama``: the medical data with the fields written for Llama models)."""
+    kind = name.split("-", 1)[0]
+    if kind not in DOMAINS:
+        raise ValueError(f"domain {name!r} is not allowed; allowed: one of {sorted(DOMAINS)}, optionally "
+                         "followed by -<variant> (e.g. medical-llama)")
+    return kind
+
+
 def user_prompt(domain: str, question: str) -> str:
     return f"{question.rstrip()}\n{INSTRUCTION[domain]}"

@@ -3,6 +3,11 @@
 ``fetch(domain, spec, out_dir)`` writes ``train.jsonl`` (and ``test.jsonl`` when the dataset has a
 test split) in the suite's example format. Offline, it fails at once with the id and how to
 pre-stage it; it never waits on the network.
+
+``spec``: ``dataset`` (id or local folder), ``prompt_field`` and ``response_field`` (dotted paths
+into nested records, e.g. ``extra_info.llama_prompt``), ``train_split``/``test_split``, and
+``prompt_format``: ``chat`` (the prompt is a user turn for the model's chat template) or ``raw``
+(the prompt is already formatted for the model family; used verbatim, no template).
 """
 from __future__ import annotations
 
@@ -12,7 +17,35 @@ from pathlib import Path
 from ..io import write_bytes_atomic, write_json_atomic
 from .noise import dumps_jsonl, sha256
 
-DEFAULT_FIELDS = {"prompt_field": "prompt", "response_field": "response", "train_split": "train", "test_split": None}
+DEFAULT_FIELDS = {"prompt_field": "prompt", "response_field": "response", "train_split": "train", "test_split": None,
+                  "prompt_format": "chat"}
+PROMPT_FORMATS = ("chat", "raw")
+
+
+def check_spec(domain: str, spec: dict) -> None:
+    """A bad ``hub:`` block fails at config time, naming the key and what is allowed."""
+    if "dataset" not in spec:
+        raise ValueError(f"config: data.domains.{domain}.hub needs the key 'dataset' (a public dataset id)")
+    unknown = set(spec) - set(DEFAULT_FIELDS) - {"dataset"}
+    if unknown:
+        raise ValueError(f"config: data.domains.{domain}.hub has unknown key(s) {sorted(unknown)}; "
+                         f"allowed: {sorted(set(DEFAULT_FIELDS) | {'dataset'})}")
+    fmt = spec.get("prompt_format", "chat")
+    if fmt not in PROMPT_FORMATS:
+        raise ValueError(f"config: data.domains.{domain}.hub.prompt_format = {fmt!r} is not allowed; "
+                         f"allowed: {list(PROMPT_FORMATS)}")
+
+
+def field(row: dict, path: str, dataset: str):
+    """``row[a][b]`` for the dotted ``path`` 'a.b'; a missing key names the dataset and the keys there."""
+    value = row
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            have = sorted(value) if isinstance(value, dict) else type(value).__name__
+            raise KeyError(f"dataset {dataset!r} has no field {path!r} (at {key!r}: found {have}); "
+                           "fix prompt_field/response_field in data.domains.<domain>.hub")
+        value = value[key]
+    return value
 
 
 def _load(dataset: str, split: str):
@@ -30,6 +63,9 @@ def _load(dataset: str, split: str):
 
 
 def fetch(domain: str, spec: dict, out_dir) -> dict:
+    from .domains import kind_of
+
+    check_spec(domain, spec)
     spec = {**DEFAULT_FIELDS, **spec}
     out = Path(out_dir)
     hashes = {}
@@ -37,8 +73,10 @@ def fetch(domain: str, spec: dict, out_dir) -> dict:
         rows = []
         if split:
             for i, row in enumerate(_load(spec["dataset"], split)):
-                rows.append({"id": f"{domain}-{split_name}-{i:06d}", "domain": domain,
-                             "prompt": row[spec["prompt_field"]], "answer": row[spec["response_field"]]})
+                rows.append({"id": f"{domain}-{split_name}-{i:06d}", "domain": kind_of(domain),
+                             "prompt": field(row, spec["prompt_field"], spec["dataset"]),
+                             "answer": field(row, spec["response_field"], spec["dataset"]),
+                             **({"format": "raw"} if spec["prompt_format"] == "raw" else {})})
         data = dumps_jsonl(rows)
         write_bytes_atomic(out / f"{split_name}.jsonl", data)
         hashes[split_name] = sha256(data)

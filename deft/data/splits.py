@@ -65,6 +65,9 @@ def make(domain: str, params: dict, sizes: dict, seed: int, out_dir) -> dict:
         from .hub import fetch
 
         return fetch(domain, params["hub"], out_dir)
+    if domain not in DOMAINS:
+        raise ValueError(f"domain {domain!r} has no offline generator (a -<variant> domain needs `hub:`); "
+                         f"allowed: {sorted(DOMAINS)}")
 
     splits = build_splits(domain, sizes, seed, params)
     manifest = {"domain": domain, "seed": seed, "params": params,

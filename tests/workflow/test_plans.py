@@ -26,9 +26,10 @@ def test_lint_is_clean():
 
 
 @pytest.mark.parametrize("config,expected", [
-    # 12 cells x 7 objectives x 3 seeds clean + 3 Llama-3.1-8B cells x 3 noisy rates x 7 x 3
+    # 12 cells x 7 objectives x 3 seeds clean + 3 Llama-3.1-8B cells x 3 noisy rates x 7 x 3;
+    # data: math, and medical and figfont once per prompt family (llama, qwen)
     ("config/paper.yaml", {"train": 441, "evaluate": 441, "evaluate_base": 12, "prepare_backbone": 7,
-                           "make_splits": 3}),
+                           "make_splits": 5}),
     # 3 regimes x 3 objectives x 2 noise rates x 1 seed; the prior is built once
     ("config/config.yaml", {"train": 18, "evaluate": 18, "evaluate_base": 3, "build_prior": 1}),
     ("config/cpu-study.yaml", {"train": 3 * 11 * 4 * 3, "evaluate": 3 * 11 * 4 * 3, "evaluate_base": 3}),

@@ -97,3 +97,11 @@ def run_config(wc):
             "evaluate": config["evaluate"],
             "backbone": config["backbones"][wc.backbone],
             "params": dc.objective_params(config, wc.objective) if "objective" in wc.keys() else {}}
+
+
+def eval_settings(wc):
+    """lm-eval settings of a domain: config `evaluate`, the domain's paper task (if any) and its
+    prompt format (raw prompts are evaluated without a chat template, as they were trained)."""
+    spec = config["data"]["domains"][wc.domain]
+    return {**config["evaluate"], "task": spec.get("eval_task"),
+            "prompt_format": spec.get("hub", {}).get("prompt_format", "chat")}

@@ -20,7 +20,7 @@ rule evaluate:
         token_objectives=lambda wc: {wc.objective: dc.objective_params(config, wc.objective)},
         n_analysis=ANALYSIS_EXAMPLES,
         config_slice=run_config,
-        eval_cfg=lambda wc: {**config["evaluate"], "task": config["data"]["domains"][wc.domain].get("eval_task")},
+        eval_cfg=eval_settings,
     threads: 1
     log:
         run_file("evaluate.log", root="results/logs"),
@@ -50,7 +50,7 @@ rule evaluate_base:
         token_objectives={o: dc.objective_params(config, o) for o in config["grid"]["objectives"]},
         n_analysis=ANALYSIS_EXAMPLES,
         config_slice=run_config,
-        eval_cfg=lambda wc: {**config["evaluate"], "task": config["data"]["domains"][wc.domain].get("eval_task")},
+        eval_cfg=eval_settings,
     threads: 1
     log:
         base_file("evaluate.log", root="results/logs/base"),
