@@ -103,8 +103,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
     examples (held out from fine-tuning) under this model, for ``token_objectives`` ({name: params}).
     """
     from . import analysis, losses, records
-    from .data.noise import dumps_jsonl
-    from .io import read_jsonl, write_bytes_atomic
+    from .io import dumps_jsonl, read_jsonl, write_bytes_atomic
 
     def load(path):
         return json.loads(Path(path).read_text()) if path else None

@@ -1,6 +1,7 @@
 """Atomic file writing and JSON lines: no reader ever sees half a file."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -29,3 +30,12 @@ def write_json_atomic(path, obj) -> None:
 def read_jsonl(path) -> list[dict]:
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def dumps_jsonl(rows: list[dict]) -> bytes:
+    """Canonical JSON lines (sorted keys): the same rows always give the same bytes and sha256."""
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

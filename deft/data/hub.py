@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..io import write_bytes_atomic, write_json_atomic
-from .noise import dumps_jsonl, sha256
+from ..io import dumps_jsonl, sha256, write_bytes_atomic, write_json_atomic
 
 DEFAULT_FIELDS = {"prompt_field": "prompt", "response_field": "response", "train_split": "train", "test_split": None,
                   "prompt_format": "chat"}

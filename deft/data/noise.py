@@ -14,8 +14,6 @@ Test sets never pass through here.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 
 from .domains import DOMAINS
@@ -73,17 +71,9 @@ def inject(examples: list[dict], rate: float, kind: str, seed: int) -> tuple[lis
     return noisy, audit
 
 
-def dumps_jsonl(rows: list[dict]) -> bytes:
-    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def make_noisy(train_path, kind: str, rate: float, seed: int, out_train, out_audit) -> dict:
     """Pipeline stage: write the noisy training set and its audit (with the file's sha256)."""
-    from ..io import read_jsonl, write_bytes_atomic, write_json_atomic
+    from ..io import dumps_jsonl, read_jsonl, sha256, write_bytes_atomic, write_json_atomic
 
     noisy, audit = inject(read_jsonl(train_path), rate, kind, seed)
     data = dumps_jsonl(noisy)

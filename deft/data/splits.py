@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..io import write_bytes_atomic
+from ..io import dumps_jsonl, write_bytes_atomic
 from .domains import DOMAINS, user_prompt
-from .noise import dumps_jsonl
 
 SPLIT_ORDER = ("test", "prior_dev", "prior", "train")
 
