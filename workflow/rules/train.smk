@@ -24,7 +24,7 @@ rule train:
         runtime=120,
         gpu=TRAIN_GPUS,
     conda:
-        ENV
+        TRAIN_ENV
     shell:
         "{params.command} --model-dir {input.model:q} --train-data {input.data:q} --out-dir {output.model:q}"
         " --train-log {output.log:q} --summary-json {output.summary:q} --torch-threads {threads}"
