@@ -27,18 +27,25 @@ def build(tables_dir, figures_dir, config: dict, out_path) -> str:
             parts += [f"## {title}", "", (tables / name).read_text(), ""]
     for fig in sorted(figures.glob("*.png")):
         parts += [f"## Figure: {fig.stem.replace('_', ' ')}", "", f"![{fig.stem}]({_relative(fig, out.parent)})", ""]
-    runs = pd.read_csv(tables / "runs.csv")
-    prov = (runs.groupby(["kind", "regime", "objective"], dropna=False)
-            .agg(records=("seed", "size"), seeds=("seed", "nunique"), config_hash=("config_hash", "unique"),
-                 git_commit=("git_commit", "unique"), test_sha256=("test_sha256", "unique"))
-            .reset_index())
-    for col in ("config_hash", "git_commit", "test_sha256"):
-        prov[col] = prov[col].map(lambda xs: ", ".join(str(x)[:12] for x in xs))
-    parts += ["## Provenance of the run records", "", prov.to_markdown(index=False), ""]
+    conflicts = tables / "confident_conflicts.csv"
+    if conflicts.exists():
+        parts += ["## Confident conflicts (share of gate mass on corrupted examples)", "",
+                  pd.read_csv(conflicts).to_markdown(index=False, floatfmt=".3f"), ""]
+    parts += ["## Provenance of each run record", "", provenance(pd.read_csv(tables / "runs.csv")).to_markdown(index=False), ""]
     parts += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
     text = "\n".join(parts)
     write_bytes_atomic(out, text.encode())
     return text
+
+
+def provenance(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run record: its identity, configuration hash, code commit, objective version and
+    test data hash (short forms)."""
+    keys = ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed"]
+    prov = runs.drop_duplicates(keys)[keys + ["config_hash", "git_commit", "objective_version", "test_sha256", "n_test"]]
+    for col in ("config_hash", "git_commit", "test_sha256"):
+        prov[col] = prov[col].astype(str).str[:12]
+    return prov.reset_index(drop=True)
 
 
 def _relative(path: Path, start: Path) -> str:

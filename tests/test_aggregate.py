@@ -167,7 +167,8 @@ def test_report_has_tables_figures_provenance_and_config(tmp_path):
     text = build(tmp_path / "tables", tmp_path / "figures", {"grid": {"seeds": [0, 1]}}, tmp_path / "out" / "report.md")
     assert "## Table 1 (mean over seeds)" in text and "| strong" in text
     assert "![noise_robustness](../figures/noise_robustness.png)" in text
-    assert "## Provenance of the run records" in text and "c1" in text
+    assert "## Provenance of each run record" in text and "c1" in text
+    assert text.count("| run    | strong") == 6 and text.count("| base   | strong") == 1  # one row per record
     assert "seeds:\n  - 0\n  - 1" in text
     assert (tmp_path / "out" / "report.md").read_text() == text
 

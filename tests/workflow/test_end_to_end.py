@@ -82,7 +82,7 @@ def test_figures_analyses_report_and_second_run_does_nothing(pipeline):
     assert len(after) == 4 * len(before) // 2  # four runs, each on the same held-out tokens under its own gate
     assert ((tokens.p_y > 0) & (tokens.p_y <= 1) & (tokens.grad >= 0) & (tokens.grad <= 2 ** 0.5 + 1e-6)).all()
     report = (work / "results/report.md").read_text()
-    assert "## Table 1" in report and "## Provenance of the run records" in report
+    assert "## Table 1" in report and "## Provenance of each run record" in report
     # the cached results alone rebuild every table and figure and the report (what `make shipped` does)
     shipped = work / "shipped"
     assert subprocess.run([sys.executable, "-m", "deft.regenerate", "--ship", "results", "shipped"], cwd=work,
