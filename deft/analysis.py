@@ -34,10 +34,11 @@ def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, di
         ids = torch.tensor([x + [tokenizer.pad_token_id] * (n - len(x)) for x, _ in enc])
         labels = torch.tensor([y + [-100] * (n - len(y)) for _, y in enc])
         mask = (ids != tokenizer.pad_token_id) | (torch.arange(n) < torch.tensor([len(x) for x, _ in enc])[:, None])
-        logits = model(input_ids=ids.to(device), attention_mask=mask.long().to(device)).logits[:, :-1].float()
+        logits = model(input_ids=ids.to(device), attention_mask=mask.long().to(device)).logits[:, :-1]
         y = labels[:, 1:].to(device)
         valid = y != -100
-        z = logits[valid]
+        z = logits[valid].float()  # response positions only: fp32 [tokens x vocab], not [batch x length x vocab]
+        del logits
         t = y[valid]
         logpi = torch.log_softmax(z, -1)
         pi = logpi.exp()
@@ -122,7 +123,7 @@ def reference_hits(model, tokenizer, reference_path, n_examples: int = 64) -> di
     """
     from .io import read_jsonl
 
-    stats = token_stats(model, tokenizer, read_jsonl(reference_path)[:n_examples], {})
+    stats = token_stats(model, tokenizer, read_jsonl(reference_path)[:n_examples], {}, batch=4)
     exact = stats.groupby("example", sort=False).top1.all()
     return {"top1": [bool(x) for x in stats.top1], "exact": [bool(x) for x in exact]}
 

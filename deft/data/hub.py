@@ -8,6 +8,10 @@ pre-stage it; it never waits on the network.
 into nested records, e.g. ``extra_info.llama_prompt``), ``train_split``/``test_split``, and
 ``prompt_format``: ``chat`` (the prompt is a user turn for the model's chat template) or ``raw``
 (the prompt is already formatted for the model family; used verbatim, no template).
+
+``test.jsonl`` is the dataset's ``test_split``; without one (math, medical: evaluated on the
+paper's benchmarks instead) it holds the last ``heldout`` training rows, which are then not
+trained on: the held-out batch of the gradient maps.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from pathlib import Path
 from ..io import dumps_jsonl, sha256, write_bytes_atomic, write_json_atomic
 
 DEFAULT_FIELDS = {"prompt_field": "prompt", "response_field": "response", "train_split": "train", "test_split": None,
-                  "prompt_format": "chat"}
+                  "prompt_format": "chat", "heldout": 64}
 PROMPT_FORMATS = ("chat", "raw")
 
 
@@ -67,15 +71,22 @@ def fetch(domain: str, spec: dict, out_dir) -> dict:
     check_spec(domain, spec)
     spec = {**DEFAULT_FIELDS, **spec}
     out = Path(out_dir)
+
+    def rows_of(split_name, split):
+        return [{"id": f"{domain}-{split_name}-{i:06d}", "domain": kind_of(domain),
+                 "prompt": field(row, spec["prompt_field"], spec["dataset"]),
+                 "answer": field(row, spec["response_field"], spec["dataset"]),
+                 **({"format": "raw"} if spec["prompt_format"] == "raw" else {})}
+                for i, row in enumerate(_load(spec["dataset"], split))]
+
+    train = rows_of("train", spec["train_split"])
+    if spec["test_split"]:
+        test = rows_of("test", spec["test_split"])
+    else:  # no test split (evaluated on the paper's benchmarks): hold out rows for the token analyses
+        n = min(spec["heldout"], len(train) // 2)
+        train, test = train[: len(train) - n], train[len(train) - n:]
     hashes = {}
-    for split_name, split in (("train", spec["train_split"]), ("test", spec["test_split"])):
-        rows = []
-        if split:
-            for i, row in enumerate(_load(spec["dataset"], split)):
-                rows.append({"id": f"{domain}-{split_name}-{i:06d}", "domain": kind_of(domain),
-                             "prompt": field(row, spec["prompt_field"], spec["dataset"]),
-                             "answer": field(row, spec["response_field"], spec["dataset"]),
-                             **({"format": "raw"} if spec["prompt_format"] == "raw" else {})})
+    for split_name, rows in (("train", train), ("test", test)):
         data = dumps_jsonl(rows)
         write_bytes_atomic(out / f"{split_name}.jsonl", data)
         hashes[split_name] = sha256(data)

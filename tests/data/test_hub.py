@@ -88,3 +88,10 @@ def test_figfont_paper_test_split_evaluates_through_lm_eval_with_raw_prompts(tin
     result = evaluate(tiny_model, "figfont-llama", tmp_path / "out/test.jsonl", batch_size=2, prompt_format="raw")
     assert result["n"] == 2 and {"jaro_winkler", "exact_match"} <= set(result["metrics"])
     assert 0 <= result["metrics"]["jaro_winkler"] <= 100 and [s["target"] for s in result["samples"]] == WORDS[6:]
+
+
+def test_without_a_test_split_the_last_rows_are_held_out_of_training(tmp_path):
+    spec = {**SPEC, "test_split": None, "heldout": 2}
+    fetch("figfont-llama", {"dataset": str(figlet_copy(tmp_path)), **spec}, tmp_path / "out")
+    train, test = ([json.loads(x) for x in (tmp_path / f"out/{s}.jsonl").read_text().splitlines()] for s in ("train", "test"))
+    assert [e["answer"] for e in train] == WORDS[:4] and [e["answer"] for e in test] == WORDS[4:6]
