@@ -308,7 +308,7 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     rows, dropped = tokenize_examples(tokenizer, read_jsonl(train_path), cfg["max_len"])
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if cfg["gradient_checkpointing"]:
-        model.gradient_checkpointing_enable()
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})  # FSDP-safe
     head = model.get_output_embeddings()
     bypass = HeadBypass(head) if cfg["loss_path"] == "linear" else None
     if bypass is not None:

@@ -103,6 +103,12 @@ def test_linear_and_logits_paths_give_the_same_gradient(tiny_model, tmp_path, ob
     assert torch.allclose(g1, g2, rtol=1e-4, atol=1e-7)
 
 
+def test_gradient_checkpointing_gives_the_same_gradient(tiny_model, tmp_path):
+    g1 = _grad_of_first_step(tiny_model, tmp_path, 4, 1, "plain")
+    g2 = _grad_of_first_step(tiny_model, tmp_path, 4, 1, "ckpt", gradient_checkpointing=True)
+    assert torch.allclose(g1, g2, rtol=1e-4, atol=1e-7)
+
+
 def test_saved_model_is_an_ordinary_causal_lm(tiny_model, tmp_path):
     from safetensors.torch import load_file
 
