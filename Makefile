@@ -28,7 +28,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
 figures: $(BIN)/.installed
-	$(BIN)/snakemake --cores 2 figures
+	$(BIN)/snakemake --cores 2 figures --rerun-triggers mtime
 
 # Tables, figures and report of the shipped embedded study (shipped/embedded/), without training.
 shipped: $(BIN)/.installed
