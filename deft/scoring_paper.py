@@ -80,7 +80,7 @@ def medical_doc(doc: dict) -> tuple[str, list[str], str]:
     MedMCQA (``opa..opd``, ``cop`` 0-based), PubMedQA (``final_decision`` yes/no/maybe with its
     abstract as context) and MMLU (``choices``, ``answer`` 0-based)."""
     if "final_decision" in doc:  # PubMedQA: qiaojin/PubMedQA (lower case) or bigbio (upper case)
-        ctx = doc.get("context") or {}
+        ctx = doc.get("context")
         contexts = ctx.get("contexts") if isinstance(ctx, dict) else doc.get("CONTEXTS")
         question = doc.get("question") or doc.get("QUESTION")
         text = ("Context: " + " ".join(contexts or []) + "\n" if contexts else "") + f"Question: {question}"

@@ -47,8 +47,10 @@ def test_table1_has_base_and_every_objective_per_noise_rate(pipeline):
     forgetting = runs[runs.metric == "token_forgetting_rate"].value
     assert len(forgetting) == 4 and ((forgetting >= 0) & (forgetting <= 1)).all()
     prior = runs[runs.metric == "prior_task_accuracy"].set_index(["objective", "noise_rate"]).value.sort_index()
-    delta = runs[runs.metric == "prior_task_delta"].set_index(["objective", "noise_rate"]).value
-    assert len(delta) == 4 and (delta == prior.drop("base") - prior["base"].iloc[0]).all()
+    delta = runs[runs.metric == "prior_task_delta"].set_index(["objective", "noise_rate"]).value.sort_index()
+    expected = (prior.drop("base") - prior["base"].iloc[0]).sort_index()
+    assert len(delta) == 4
+    pd.testing.assert_series_equal(delta, expected, check_names=False)
     base = runs[(runs.kind == "base") & (runs.metric == "exact_match")].value.iloc[0]
     assert (t.base == base).all()
 
