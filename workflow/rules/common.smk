@@ -35,7 +35,7 @@ DOMAIN_NAMES = list(config["data"]["domains"])
 
 wildcard_constraints:
     backbone="|".join(map(re.escape, BACKBONE_NAMES)),
-    domain="|".join(DOMAIN_NAMES),
+    domain="|".join(map(re.escape, DOMAIN_NAMES)),
     objective="[a-z_]+",
     noise=r"clean|(answer|shuffle)-[0-9.e-]+",
     seed=r"-?\d+",
