@@ -83,36 +83,34 @@ def table1(df: pd.DataFrame) -> pd.DataFrame:
     return means.reset_index()
 
 
+def _beside_records(recs: list[dict], name: str, read, keys: tuple, runs_only: bool = False) -> pd.DataFrame:
+    """The file ``name`` beside each record (``read`` -> DataFrame), with the record's identity
+    ``keys`` inserted as leading columns (each at position 0, in turn); absent or empty files skipped."""
+    frames = []
+    for rec in recs:
+        path = Path(rec["_path"]).parent / name
+        if (runs_only and rec["kind"] != "run") or not path.exists() or not path.stat().st_size:
+            continue
+        rows = read(path)
+        for key in keys:
+            rows.insert(0, key, rec["run"][key])
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def train_logs(recs: list[dict]) -> pd.DataFrame:
     """Tidy per-step training logs (the ``train_log.jsonl`` beside each run record), one row per
     run x step, for the dynamics figures."""
-    frames = []
-    for rec in recs:
-        path = Path(rec["_path"]).parent / "train_log.jsonl"
-        if rec["kind"] != "run" or not path.exists() or not path.stat().st_size:
-            continue
-        rows = pd.read_json(path, lines=True)
-        run = rec["run"]
-        for key in ("regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed"):
-            rows.insert(0, key, run[key])
-        frames.append(rows)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return _beside_records(recs, "train_log.jsonl", lambda p: pd.read_json(p, lines=True),
+                           ("regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed"),
+                           runs_only=True)
 
 
 def heldout_tokens(recs: list[dict]) -> pd.DataFrame:
     """The gradient-map token statistics (``tokens.csv`` beside each run and base record) with the
     record's identity: ``model`` is ``base`` before fine-tuning, else the objective fine-tuned with."""
-    frames = []
-    for rec in recs:
-        path = Path(rec["_path"]).parent / "tokens.csv"
-        if not path.exists() or not path.stat().st_size:
-            continue
-        rows = pd.read_csv(path)
-        run = rec["run"]
-        for key in ("seed", "noise_rate", "noise_kind", "domain", "backbone", "regime"):
-            rows.insert(0, key, run[key])
-        frames.append(rows)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return _beside_records(recs, "tokens.csv", pd.read_csv,
+                           ("seed", "noise_rate", "noise_kind", "domain", "backbone", "regime"))
 
 
 def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: bool = False) -> dict:

@@ -103,6 +103,15 @@ def token_stats_stage(model_dir, train_path, audit_path, objectives: dict, n_exa
     return stats
 
 
+def collect_token_stats(paths, out_csv) -> pd.DataFrame:
+    """One tidy CSV of the per-cell token statistics (``token_stats_stage`` outputs)."""
+    from .io import write_bytes_atomic
+
+    df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    write_bytes_atomic(out_csv, df.to_csv(index=False).encode())
+    return df
+
+
 def load_for_analysis(model_dir):
     """(model, tokenizer) for token statistics: fp32 on CPU, bf16 on a GPU when there is one."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

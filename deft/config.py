@@ -75,7 +75,7 @@ def check(config: dict) -> None:
             known = sorted(p.stem for p in (TASKS_DIR / "paper").glob("deft_*.yaml") if not p.stem.endswith("_base"))
             if params["eval_task"] not in known:
                 _fail(f"data.domains.{name}.eval_task", params["eval_task"], f"allowed: {known}")
-    launch = config.get("launch", {"kind": "python"})
+    launch = launch_settings(config)
     if launch["kind"] == "accelerate":
         cfg = launch.get("config_file")
         if not cfg or not Path(cfg).is_file():
@@ -155,11 +155,16 @@ def objective_params(config: dict, objective: str) -> dict:
 LAUNCHERS = ("python", "accelerate", "torchrun")
 
 
+def launch_settings(config: dict) -> dict:
+    """Config ``launch``; without it, one plain process."""
+    return config.get("launch", {"kind": "python"})
+
+
 def train_command(config: dict, python: str) -> str:
     """The command (up to its arguments) that the train rule runs for one fine-tuning run:
     ``deft.train_cli`` in one process, or ``launch.num_processes`` of it under accelerate (with
     ``launch.config_file``: FSDP, DeepSpeed) or torchrun, all on one node."""
-    launch = config.get("launch", {"kind": "python"})
+    launch = launch_settings(config)
     kind, n = launch["kind"], launch.get("num_processes", 1)
     module = "-m deft.train_cli"
     if kind == "python":

@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import write_bytes_atomic
-
 FIGURES = Path(__file__).resolve().parents[1] / "paper_figures"
 SHIPPED = ("record.json", "train_log.jsonl", "tokens.csv", "samples.jsonl", "train.json", "token_stats.csv",
            "summary.json")
@@ -31,6 +29,7 @@ def regenerate(src, out, config_path) -> list[tuple[str, float]]:
     import yaml
 
     from .aggregate import aggregate
+    from .analysis import collect_token_stats
     from .report import build
 
     src, out = Path(src), Path(out)
@@ -56,8 +55,7 @@ def regenerate(src, out, config_path) -> list[tuple[str, float]]:
     if runs.metric.isin(["token_forgetting_rate", "prior_task_delta"]).any():
         step("forgetting", lambda: figure("forgetting", tables / "runs.csv"))
     if stats:
-        step("token_stats", lambda: write_bytes_atomic(
-            tables / "token_stats.csv", pd.concat(map(pd.read_csv, stats)).to_csv(index=False).encode()))
+        step("token_stats", lambda: collect_token_stats(stats, tables / "token_stats.csv"))
         step("confident_conflicts", lambda: figure("confident_conflicts", tables / "token_stats.csv",
                                                    tables / "confident_conflicts.csv"))
     config = yaml.safe_load(Path(config_path).read_text())

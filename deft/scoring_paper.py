@@ -83,7 +83,7 @@ def medical_doc(doc: dict) -> tuple[str, list[str], str]:
         ctx = doc.get("context")
         contexts = ctx.get("contexts") if isinstance(ctx, dict) else doc.get("CONTEXTS")
         question = doc.get("question") or doc.get("QUESTION")
-        text = ("Context: " + " ".join(contexts or []) + "\n" if contexts else "") + f"Question: {question}"
+        text = ("Context: " + " ".join(contexts) + "\n" if contexts else "") + f"Question: {question}"
         return text, PUBMEDQA_OPTIONS, LETTERS[PUBMEDQA_OPTIONS.index(doc["final_decision"].strip().lower())]
     if "opa" in doc:
         return doc["question"], [doc[k] for k in ("opa", "opb", "opc", "opd")], LETTERS[int(doc["cop"])]

@@ -15,7 +15,7 @@ ENV = "../envs/deft.yaml"
 # need not be activated).
 PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 TRAIN_COMMAND = dc.train_command(config, PYTHON)
-MULTI_GPU = config.get("launch", {}).get("kind", "python") != "python"
+MULTI_GPU = dc.launch_settings(config)["kind"] != "python"
 TRAIN_GPUS = config["launch"]["num_processes"] if MULTI_GPU else 0
 TRAIN_ENV = "../envs/train-gpu.yaml" if MULTI_GPU else ENV  # deft.yaml pins CPU torch
 ANALYSIS_EXAMPLES = config.get("analysis", {}).get("examples", 64)
