@@ -36,7 +36,7 @@ shipped: $(BIN)/.installed
 
 # After `make reproduce`: replace the shipped study by this machine's results (small files only).
 ship: $(BIN)/.installed
-	rm -rf shipped/embedded/runs shipped/embedded/base shipped/embedded/analysis
+	rm -rf shipped/embedded/runs shipped/embedded/base shipped/embedded/analysis shipped/embedded/priors
 	$(BIN)/python -m deft.regenerate --ship results shipped/embedded
 
 clean-venv:
