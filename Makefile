@@ -32,12 +32,12 @@ figures: $(BIN)/.installed
 
 # Tables, figures and report of the shipped embedded study (shipped/embedded/), without training.
 shipped: $(BIN)/.installed
-	$(BIN)/python -m deft.regenerate shipped/embedded results/shipped
+	$(BIN)/python -m deft.report.regenerate shipped/embedded results/shipped
 
 # After `make reproduce`: replace the shipped study by this machine's results (small files only).
 ship: $(BIN)/.installed
 	rm -rf shipped/embedded/runs shipped/embedded/base shipped/embedded/analysis shipped/embedded/priors
-	$(BIN)/python -m deft.regenerate --ship results shipped/embedded
+	$(BIN)/python -m deft.report.regenerate --ship results shipped/embedded
 
 clean-venv:
 	rm -rf $(VENV)

@@ -16,6 +16,10 @@ if not workflow.overwrite_configfiles:
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+# `snakemake --report results/report.html`: self-contained HTML of the outputs marked report().
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/backbones.smk"
 include: "workflow/rules/data.smk"

@@ -18,7 +18,7 @@ def step_times(model_dir, objective, path, batch, seq, steps, chunk):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from deft.train import HeadBypass, ObjectiveLoss
+    from deft.train.trainer import HeadBypass, ObjectiveLoss
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)

@@ -70,7 +70,7 @@ def check(config: dict) -> None:
 
             check_spec(name, params["hub"])
         if "eval_task" in params:
-            from .tasks import TASKS_DIR
+            from .eval.tasks import TASKS_DIR
 
             known = sorted(p.stem for p in (TASKS_DIR / "paper").glob("deft_*.yaml") if not p.stem.endswith("_base"))
             if params["eval_task"] not in known:
@@ -162,11 +162,11 @@ def launch_settings(config: dict) -> dict:
 
 def train_command(config: dict, python: str) -> str:
     """The command (up to its arguments) that the train rule runs for one fine-tuning run:
-    ``deft.train_cli`` in one process, or ``launch.num_processes`` of it under accelerate (with
+    ``deft.train.cli`` in one process, or ``launch.num_processes`` of it under accelerate (with
     ``launch.config_file``: FSDP, DeepSpeed) or torchrun, all on one node."""
     launch = launch_settings(config)
     kind, n = launch["kind"], launch.get("num_processes", 1)
-    module = "-m deft.train_cli"
+    module = "-m deft.train.cli"
     if kind == "python":
         return f"{python} {module}"
     if kind == "accelerate":

@@ -20,7 +20,9 @@ scores, paired differences, 3 and 5 seeds). A percentile bootstrap over three se
 
 Degenerate designs say what they can: one seed -> item variance only (seed variance is not
 identifiable; the interval is conditional on that seed); one item (a run-level metric) -> the
-t interval over seeds; one value -> no interval (NaN bounds, never a zero-width fake).
+t interval over seeds; one value, or every score identical (0 of 64 correct) -> no interval (NaN
+bounds, never a zero-width fake). Near 0 or 1 these are Wald-type intervals: with a handful of
+successes among the items they can reach below 0 (or above 1) and cover less.
 
 Paired comparisons (``paired_ci``, ``mde``) work on the per-item differences ``a - b`` of the
 same items and seeds, so item difficulty cancels.
@@ -104,6 +106,8 @@ def cell_ci(scores, level: float = 0.95) -> tuple[float, float, float]:
     _check_level(level)
     comp = variance_components(scores)
     half = _half_width(_parts(comp), 0.5 + level / 2)
+    if half == 0:  # every score identical (0/64 correct, say): no variance to estimate, no interval
+        half = float("nan")
     return comp["mean"], comp["mean"] - half, comp["mean"] + half
 
 
@@ -174,6 +178,8 @@ def probability_of_improvement(cells, n_boot: int = 2000, level: float = 0.95, s
         ys = np.take_along_axis(ym, rng.integers(0, y.shape[0], size=ym.shape), 1)
         boots.append(_poi(xs, ys))
     dist = np.mean(boots, axis=0)
+    if all(_as_matrix(x).shape == (1, 1) and _as_matrix(y).shape == (1, 1) for x, y in cells):
+        return float(np.mean(point)), float("nan"), float("nan")  # one value a side: nothing to resample
     alpha = (1 - level) / 2
     return float(np.mean(point)), float(np.quantile(dist, alpha)), float(np.quantile(dist, 1 - alpha))
 

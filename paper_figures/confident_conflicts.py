@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _style import save, style  # noqa: E402
 
-from deft.aggregate import ordered  # noqa: E402
-from deft.analysis import conflict_shares  # noqa: E402
+from deft.eval.analysis import conflict_shares  # noqa: E402
 from deft.io import write_bytes_atomic  # noqa: E402
+from deft.report.tables import ordered  # noqa: E402
 
 
 def shares(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,9 +1,10 @@
-"""Forgetting, per objective and noise rate, one column per regime (results/tables/runs.csv only):
+"""Forgetting, per objective and noise rate, one column per regime (results/tables/cells.csv only):
 (i) task level - greedy exact-match accuracy on the clean prior task (the reference set, by default
 the arithmetic test split) after fine-tuning minus before (``prior_task_delta``; below 0 = forgot);
 (ii) token level - the share of the reference set's tokens that were the model's top-1 prediction
-before fine-tuning and are not after (``token_forgetting_rate``). Mean with 95% bootstrap CI over seeds.
-    python paper_figures/forgetting.py results/tables/runs.csv results/figures/forgetting
+before fine-tuning and are not after (``token_forgetting_rate``). Mean with the 95% interval of
+deft.stats.cell_ci (items and seeds for the task level; seeds for the token rate, a ratio per run).
+    python paper_figures/forgetting.py results/tables/cells.csv results/figures/forgetting
 """
 import sys
 from pathlib import Path
@@ -19,12 +20,11 @@ METRICS = [("prior_task_delta", "prior-task accuracy, after - before"),
            ("token_forgetting_rate", "token forgetting rate")]
 
 
-def main(runs_csv, out_stem) -> None:
-    df = pd.read_csv(runs_csv)
-    df = df[df.kind == "run"]
+def main(cells_csv, out_stem) -> None:
+    df = pd.read_csv(cells_csv)
     metrics = [(m, label) for m, label in METRICS if (df.metric == m).any()]
     if not metrics:
-        raise ValueError(f"{runs_csv} has none of the forgetting metrics {[m for m, _ in METRICS]}; "
+        raise ValueError(f"{cells_csv} has none of the forgetting metrics {[m for m, _ in METRICS]}; "
                          "the records need a reference set (analysis.reference_domain)")
     regimes = list(dict.fromkeys(df.regime))
     style()

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _style import save, style  # noqa: E402
 
-from deft.aggregate import ordered  # noqa: E402
+from deft.report.tables import ordered  # noqa: E402
 
 
 def panels(df: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:

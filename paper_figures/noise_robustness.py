@@ -1,22 +1,22 @@
 """Noise robustness: metric vs noise rate, one line per objective, one panel per regime.
 
-Reads results/tables/runs.csv only; the mean over seeds with a 95% bootstrap confidence interval
-(seaborn's, 1000 resamples) where there are several seeds.
-    python paper_figures/noise_robustness.py results/tables/runs.csv results/figures/noise_robustness
+Reads results/tables/cells.csv only: each point is a cell's mean over seeds and test items, its
+error bar the 95% interval of deft.stats.cell_ci (seed and item variance; never a plotting
+library's bootstrap over seeds).
+    python paper_figures/noise_robustness.py results/tables/cells.csv results/figures/noise_robustness
 """
 import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _style import finish, style  # noqa: E402
 
-from deft.aggregate import ordered  # noqa: E402
 from deft.data.domains import kind_of  # noqa: E402
+from deft.report.tables import ordered  # noqa: E402
 
 # The headline metric of each domain kind (the paper's): Jaro-Winkler for figfont, avg@16 for math,
 # accuracy otherwise.
@@ -24,19 +24,22 @@ HEADLINE = {"figfont": "jaro_winkler", "arithmetic": "exact_match", "math": "avg
 
 
 def lines(ax, sub: pd.DataFrame, ylabel: str) -> None:
-    """Metric vs noise rate, one line per objective (canonical order), 95% bootstrap CI over seeds."""
-    sns.lineplot(data=sub, x="noise_rate", y="value", hue="objective", hue_order=ordered(sub.objective),
-                 marker="o", errorbar=("ci", 95), n_boot=1000, seed=0, ax=ax)
+    """Metric vs noise rate, one line per objective (canonical order), 95% interval bars."""
+    for obj in ordered(sub.objective):
+        o = sub[sub.objective == obj].sort_values("noise_rate")
+        err = [(o["mean"] - o.ci_low).fillna(0), (o.ci_high - o["mean"]).fillna(0)]
+        ax.errorbar(o.noise_rate, o["mean"], yerr=err, marker="o", capsize=2, label=obj)
+    ax.legend(title="objective")
     ax.set_title(f"{sub.regime.iloc[0]} ({sub.domain.iloc[0]})")
     ax.set_xlabel("label-noise rate")
     ax.set_ylabel(ylabel)
 
 
-def plot(runs_csv, out_stem, metric=None, ylabel=None) -> None:
+def plot(cells_csv, out_stem, metric=None, ylabel=None) -> None:
     """``metric``: one metric for every regime (default: each domain's headline metric)."""
-    df = pd.read_csv(runs_csv)
+    df = pd.read_csv(cells_csv)
     wanted = df.domain.map(lambda d: HEADLINE.get(kind_of(d), "exact_match")) if metric is None else metric
-    df = df[(df.kind == "run") & (df.metric == wanted)]
+    df = df[df.metric == wanted]
     regimes = list(dict.fromkeys(df.regime))
     style()
     fig, axes = plt.subplots(1, len(regimes), figsize=(3.2 * len(regimes), 2.8), squeeze=False)

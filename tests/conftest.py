@@ -10,6 +10,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """A random 2-layer Llama with the embedded backbone's tokenizer and chat template."""
-    from deft.backbones import prepare_tiny_llama
+    from deft.train.backbones import prepare_tiny_llama
 
     return prepare_tiny_llama(tmp_path_factory.mktemp("backbones") / "tiny-llama")

@@ -107,17 +107,17 @@ def test_snakemake_refuses_a_bad_config_before_writing_anything(tmp_path):
 
 
 def test_train_command_per_launcher():
-    assert dc.train_command({}, "py") == "py -m deft.train_cli"
+    assert dc.train_command({}, "py") == "py -m deft.train.cli"
     cfg = {"launch": {"kind": "accelerate", "config_file": "configs/accelerate/deepspeed_zero3.yaml", "num_processes": 4}}
     assert dc.train_command(cfg, "py") == ("py -m accelerate.commands.launch --config_file "
                                            "configs/accelerate/deepspeed_zero3.yaml --num_processes 4 --num_machines 1 "
-                                           "-m deft.train_cli")
+                                           "-m deft.train.cli")
     assert dc.train_command({"launch": {"kind": "torchrun", "num_processes": 2}}, "py") == (
-        "py -m torch.distributed.run --standalone --nproc_per_node 2 -m deft.train_cli")
+        "py -m torch.distributed.run --standalone --nproc_per_node 2 -m deft.train.cli")
 
 
 def test_accelerate_parses_the_training_command_as_ours():
-    """accelerate's own parser leaves every deft.train_cli option to the script (no prefix clash)."""
+    """accelerate's own parser leaves every deft.train.cli option to the script (no prefix clash)."""
     import shlex
 
     from accelerate.commands.launch import launch_command_parser
@@ -127,7 +127,7 @@ def test_accelerate_parses_the_training_command_as_ours():
     ours = shlex.split("--model-dir m --train-data d --out-dir o --train-log l --summary-json s --torch-threads 1 "
                        "--settings-json '{}'")
     args = launch_command_parser().parse_args(cmd + ours)
-    assert args.module and args.training_script == "deft.train_cli" and args.training_script_args == ours
+    assert args.module and args.training_script == "deft.train.cli" and args.training_script_args == ours
     assert args.num_processes == 8 and args.config_file == "configs/accelerate/fsdp.yaml"
 
 

@@ -135,9 +135,10 @@ def test_degenerate_designs():
     # one value per seed (a run-level metric): the t interval over seeds
     m, lo, hi = cell_ci([0.6, 0.7, 0.8])
     assert m == pytest.approx(0.7) and hi - m == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-5)
-    # a single value has no interval; identical values a zero-width one
+    # a single value has no interval, nor have identical values (no zero-width fake)
     assert all(math.isnan(v) for v in cell_ci([[0.3]])[1:])
-    assert cell_ci(np.full((3, 5), 0.5)) == (0.5, 0.5, 0.5)
+    m, lo, hi = cell_ci(np.full((3, 5), 0.5))
+    assert m == 0.5 and math.isnan(lo) and math.isnan(hi)
     for bad in ([], [[np.nan, 1.0]], np.zeros((2, 2, 2))):
         with pytest.raises(ValueError, match="scores"):
             cell_ci(bad)
@@ -164,6 +165,9 @@ def test_probability_of_improvement():
     # ties count one half: identical runs give exactly 0.5
     x = np.ones((3, 10))
     assert probability_of_improvement([(x, x)])[0] == 0.5
+    # one run-level value a side: a point, no interval
+    p, lo, hi = probability_of_improvement([(np.array([0.3]), np.array([0.2]))])
+    assert p == 1.0 and math.isnan(lo) and math.isnan(hi)
     # hand-computed: x runs 0.2, 0.6; y runs 0.4 -> one win of two pairs
     assert probability_of_improvement([(np.array([0.2, 0.6]), np.array([0.4]))])[0] == 0.5
     with pytest.raises(ValueError, match="same items"):

@@ -75,7 +75,7 @@ class Domain:
 
 
 def _replace_last_boxed(response: str, new: str) -> str:
-    from ..scoring_paper import last_boxed
+    from .answers import last_boxed
 
     old = last_boxed(response)
     if old is None:
@@ -86,7 +86,7 @@ def _replace_last_boxed(response: str, new: str) -> str:
 
 def _corrupt_math(response: str, rng: random.Random, pool: list[str]) -> str:
     """The final \\boxed{} answer off by a non-zero offset (integers) or another problem's answer."""
-    from ..scoring_paper import last_boxed
+    from .answers import last_boxed
 
     old = last_boxed(response)
     if old is not None and old.strip().lstrip("-").isdigit():
@@ -97,7 +97,7 @@ def _corrupt_math(response: str, rng: random.Random, pool: list[str]) -> str:
 
 def _corrupt_medical(response: str, rng: random.Random, pool: list[str]) -> str:
     """The final \\boxed{} choice letter replaced by another of A-D."""
-    from ..scoring_paper import medical_letter
+    from .answers import medical_letter
 
     old = medical_letter(response)
     return _replace_last_boxed(response, rng.choice([c for c in "ABCD" if c != old]))

@@ -69,7 +69,7 @@ def test_bad_hub_specs_are_refused(spec, match):
 def test_raw_encoding_is_prompt_with_bos_then_answer_and_eos(tiny_model):
     from transformers import AutoTokenizer
 
-    from deft.train import encode_example
+    from deft.train.trainer import encode_example
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     ids, labels = encode_example(tok, {"prompt": "Art:\nAnswer:", "answer": " CAT", "format": "raw"})
@@ -82,7 +82,7 @@ def test_raw_encoding_is_prompt_with_bos_then_answer_and_eos(tiny_model):
 def test_figfont_paper_test_split_evaluates_through_lm_eval_with_raw_prompts(tiny_model, tmp_path):
     """The paper's figfont cells: the fetched test split runs through the embedded figfont task
     (greedy, Jaro-Winkler x 100 and exact match), with the raw prompts and no chat template."""
-    from deft.evaluate import evaluate
+    from deft.eval.evaluate import evaluate
 
     fetch("figfont-llama", {"dataset": str(figlet_copy(tmp_path)), **SPEC}, tmp_path / "out")
     result = evaluate(tiny_model, "figfont-llama", tmp_path / "out/test.jsonl", batch_size=2, prompt_format="raw")

@@ -90,7 +90,7 @@ def test_paper_scale_corruption_changes_only_the_final_boxed_answer():
     import random
 
     from deft.data.domains import DOMAINS
-    from deft.scoring_paper import last_boxed, medical_letter
+    from deft.eval.scoring_paper import last_boxed, medical_letter
 
     math = "So x = 3 and \\boxed{3} is wrong; finally \\boxed{12}."
     wrong = DOMAINS["math"].corrupt(math, random.Random(0), [math])

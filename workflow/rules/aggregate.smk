@@ -1,4 +1,11 @@
-# Records -> tidy table and Table 1 -> figures. `snakemake figures` rebuilds them from records.
+# Records -> tidy tables and Table 1 -> figures -> reports. `snakemake figures` rebuilds them from
+# cached records; `snakemake --report results/report.html` bundles the outputs marked report() below.
+TABLES = "Tables"
+FIGURES = "Figures"
+
+
+def table_files(stem):
+    return multiext(f"results/tables/{stem}", ".csv", ".md", ".tex")
 
 
 rule aggregate:
@@ -7,13 +14,17 @@ rule aggregate:
         base=[f"results/base/backbone={b}/domain={d}/record.json" for b, d in base_cells()],
     output:
         runs="results/tables/runs.csv",
+        items="results/tables/items.csv",
+        cells="results/tables/cells.csv",
         logs="results/tables/train_logs.csv",
         tokens="results/tables/heldout_tokens.csv",
-        table1="results/tables/table1.csv",
-        table1_md="results/tables/table1.md",
-        tables=multiext("results/tables/", "table1.tex", "table1_ci.csv", "table1_ci.md", "table1_ci.tex",
-                        "paired_vs_nll.csv", "paired_vs_nll.md", "paired_vs_nll.tex", "paper_vs_reproduced.csv",
-                        "paper_vs_reproduced.md", "paper_vs_reproduced.tex"),
+        table1=table_files("table1"),
+        table1_ci=report(table_files("table1_ci"), caption="../report/table1_ci.rst", category=TABLES),
+        paired=report(table_files("paired_vs_nll"), caption="../report/paired_vs_nll.rst", category=TABLES),
+        improvement=report(table_files("improvement_probability"), caption="../report/improvement_probability.rst",
+                           category=TABLES),
+        paper=report(table_files("paper_vs_reproduced"), caption="../report/paper_vs_reproduced.rst",
+                     category=TABLES),
     params:
         options=config.get("aggregate", {}),
     log:
@@ -26,9 +37,10 @@ rule aggregate:
 
 rule noise_robustness_figure:
     input:
-        "results/tables/runs.csv",
+        "results/tables/cells.csv",
     output:
-        png="results/figures/noise_robustness.png",
+        png=report("results/figures/noise_robustness.png", caption="../report/noise_robustness.rst",
+                   category=FIGURES),
         pdf="results/figures/noise_robustness.pdf",
     log:
         "results/logs/figures/noise_robustness.log",
@@ -38,11 +50,26 @@ rule noise_robustness_figure:
         "../../paper_figures/noise_robustness.py"
 
 
+rule improvement_probability_figure:
+    input:
+        "results/tables/improvement_probability.csv",
+    output:
+        png=report("results/figures/improvement_probability.png", caption="../report/improvement_probability.rst",
+                   category=FIGURES),
+        pdf="results/figures/improvement_probability.pdf",
+    log:
+        "results/logs/figures/improvement_probability.log",
+    conda:
+        ENV
+    script:
+        "../../paper_figures/improvement_probability.py"
+
+
 rule gating_dynamics_figure:
     input:
         "results/tables/train_logs.csv",
     output:
-        png="results/figures/gating_dynamics.png",
+        png=report("results/figures/gating_dynamics.png", caption="../report/gating_dynamics.rst", category=FIGURES),
         pdf="results/figures/gating_dynamics.pdf",
     log:
         "results/logs/figures/gating_dynamics.log",
@@ -54,9 +81,9 @@ rule gating_dynamics_figure:
 
 rule forgetting_figure:
     input:
-        "results/tables/runs.csv",
+        "results/tables/cells.csv",
     output:
-        png="results/figures/forgetting.png",
+        png=report("results/figures/forgetting.png", caption="../report/forgetting.rst", category=FIGURES),
         pdf="results/figures/forgetting.pdf",
     log:
         "results/logs/figures/forgetting.log",
@@ -70,12 +97,13 @@ rule report:
     input:
         rules.aggregate.output,
         rules.noise_robustness_figure.output,
+        rules.improvement_probability_figure.output,
         rules.gating_dynamics_figure.output,
         rules.gradient_maps_figure.output,
         rules.confident_conflicts_figure.output,
         forgetting_figures(),
     output:
-        "results/report.md",
+        report("results/report.md", caption="../report/report_md.rst", category="Report"),
     params:
         config=config,
     log:

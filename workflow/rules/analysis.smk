@@ -42,7 +42,7 @@ rule gradient_maps_figure:
     input:
         "results/tables/heldout_tokens.csv",
     output:
-        png="results/figures/gradient_maps.png",
+        png=report("results/figures/gradient_maps.png", caption="../report/gradient_maps.rst", category=FIGURES),
         pdf="results/figures/gradient_maps.pdf",
     log:
         "results/logs/figures/gradient_maps.log",
@@ -56,9 +56,11 @@ rule confident_conflicts_figure:
     input:
         "results/tables/token_stats.csv",
     output:
-        png="results/figures/confident_conflicts.png",
+        png=report("results/figures/confident_conflicts.png", caption="../report/confident_conflicts.rst",
+                   category=FIGURES),
         pdf="results/figures/confident_conflicts.pdf",
-        table="results/tables/confident_conflicts.csv",
+        table=report("results/tables/confident_conflicts.csv", caption="../report/confident_conflicts_table.rst",
+                     category=TABLES),
     log:
         "results/logs/figures/confident_conflicts.log",
     conda:

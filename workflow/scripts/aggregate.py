@@ -1,8 +1,8 @@
-"""Adapter: rule aggregate -> deft.aggregate.aggregate."""
+"""Adapter: rule aggregate -> deft.report.aggregate.aggregate."""
 from pathlib import Path
 
-from deft.aggregate import aggregate
 from deft.logs import to_log
+from deft.report.aggregate import aggregate
 
 sm = snakemake  # noqa: F821
 with to_log(sm.log[0]):

@@ -1,5 +1,5 @@
-"""Adapter: rule collect_token_stats -> deft.analysis.collect_token_stats."""
-from deft.analysis import collect_token_stats
+"""Adapter: rule collect_token_stats -> deft.eval.analysis.collect_token_stats."""
+from deft.eval.analysis import collect_token_stats
 from deft.logs import to_log
 
 sm = snakemake  # noqa: F821

@@ -1,5 +1,5 @@
-"""Adapter: rules evaluate and evaluate_base -> deft.evaluate.evaluate_to_record."""
-from deft.evaluate import evaluate_to_record
+"""Adapter: rules evaluate and evaluate_base -> deft.eval.evaluate.evaluate_to_record."""
+from deft.eval.evaluate import evaluate_to_record
 from deft.logs import to_log
 
 sm = snakemake  # noqa: F821

@@ -1,8 +1,8 @@
-"""Adapter: rule report -> deft.report.build."""
+"""Adapter: rule report -> deft.report.markdown.build."""
 from pathlib import Path
 
 from deft.logs import to_log
-from deft.report import build
+from deft.report.markdown import build
 
 sm = snakemake  # noqa: F821
 with to_log(sm.log[0]):

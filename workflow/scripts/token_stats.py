@@ -1,5 +1,5 @@
-"""Adapter: rule token_stats -> deft.analysis.token_stats_stage."""
-from deft.analysis import token_stats_stage
+"""Adapter: rule token_stats -> deft.eval.analysis.token_stats_stage."""
+from deft.eval.analysis import token_stats_stage
 from deft.logs import to_log
 
 sm = snakemake  # noqa: F821

@@ -1,0 +1,156 @@
+"""Evaluation through lm-eval: the task YAML of a domain on a generated test file.
+
+The model's own chat template is applied (``apply_chat_template=True``), the same one training
+uses. lm-eval names its output files with timestamps, so the caller writes the returned metrics
+to a fixed path. Backend: ``hf`` (generate, CPU or GPU) or ``vllm`` (GPU).
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from .tasks import TASKS_DIR
+
+BACKENDS = ("hf", "vllm")
+
+
+def task_name(domain: str) -> str:
+    """The embedded lm-eval task of a domain (of its kind: figfont-llama evaluates as figfont)."""
+    from ..data.domains import kind_of
+
+    name = f"deft_{kind_of(domain)}"
+    if not (TASKS_DIR / f"{name}.yaml").exists():
+        known = sorted(p.stem.removeprefix("deft_") for p in TASKS_DIR.glob("deft_*.yaml"))
+        raise ValueError(f"no lm-eval task for domain {domain!r}; allowed: {known}")
+    return name
+
+
+def _task_dir(domain: str, test_path: Path, where: Path) -> str:
+    """A one-file include dir: the domain's task pointed at ``test_path``."""
+    name = task_name(domain)
+    (where / f"{name}.yaml").write_text(
+        f"include: {TASKS_DIR / (name + '.yaml')}\ntask: {name}\n"
+        f"dataset_kwargs:\n  data_files:\n    test: {json.dumps(str(Path(test_path).resolve()))}\n")
+    return str(where)
+
+
+def model_args(backend: str, model_dir, settings: dict, raw_prompts: bool = False) -> dict:
+    """lm-eval ``model_args`` for a backend (vLLM's parallelism and memory settings from config).
+    ``raw_prompts``: prompts are used without a chat template, with the tokenizer's BOS, as in training."""
+    bos = {"add_bos_token": True} if raw_prompts else {}
+    if backend == "hf":
+        return {"pretrained": str(model_dir), "dtype": settings.get("dtype", "float32"), **bos}
+    if backend == "vllm":
+        return {"pretrained": str(model_dir), **bos, "dtype": settings.get("dtype", "bfloat16"),
+                "tensor_parallel_size": settings.get("tensor_parallel_size", 1),
+                "data_parallel_size": settings.get("data_parallel_size", 1),
+                "gpu_memory_utilization": settings.get("gpu_memory_utilization", 0.85),
+                "max_model_len": settings.get("max_model_len", 4096), "seed": settings.get("seed", 0)}
+    raise ValueError(f"unknown evaluation backend {backend!r}; allowed: {list(BACKENDS)}")
+
+
+def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_size: int = 16,
+             limit: int | None = None, settings: dict | None = None, task: str | None = None,
+             prompt_format: str = "chat") -> dict:
+    """Run lm-eval; return {"metrics", "samples", "n", "wall_s", "task_version"}.
+
+    ``task``: a paper-scale task or group of ``deft/eval/tasks/paper`` (e.g. deft_math) that loads its
+    own benchmark data; without it, the domain's embedded task runs on ``test_path``.
+    ``prompt_format``: ``chat`` (the model's chat template) or ``raw`` (as formatted, with BOS).
+    """
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    settings = settings or {}
+    name = task or task_name(domain)
+    raw = prompt_format == "raw"
+    args = model_args(backend, model_dir, settings, raw_prompts=raw)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        include = str(TASKS_DIR / "paper") if task else _task_dir(domain, Path(test_path), Path(tmp))
+        tm = TaskManager(include_path=include, include_defaults=False)
+        out = lm_eval.simple_evaluate(
+            model=backend, model_args=args, tasks=[name], task_manager=tm, batch_size=batch_size,
+            device=settings.get("device", "cpu" if backend == "hf" else "cuda"), apply_chat_template=not raw,
+            limit=limit, log_samples=True, random_seed=0, numpy_random_seed=0, torch_random_seed=0,
+            fewshot_random_seed=0)
+    res = out["results"][name]
+    metrics = {k.split(",")[0]: v for k, v in res.items()
+               if "," in k and "_stderr" not in k and isinstance(v, (int, float))}
+    samples = [{"task": t, "doc_id": s["doc_id"], "target": s["target"], "responses": s["resps"][0],
+                **{m: s[m] for m in metrics if m in s}} for t, rows in out["samples"].items() for s in rows]
+    return {"metrics": metrics, "samples": samples, "n": len(samples), "wall_s": time.perf_counter() - t0,
+            "task_version": out.get("versions", {}).get(name)}
+
+
+def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_samples, eval_cfg: dict,
+                       config_slice: dict, *, train_summary=None, audit=None, base_record=None,
+                       reference=None, out_tokens=None, token_objectives=None, n_analysis: int = 64) -> dict:
+    """Pipeline stage: evaluate a model and write its run record (and per-sample responses).
+
+    ``identity``: backbone, domain, regime, objective, params, noise_kind, noise_rate, seed.
+    ``train_summary``/``audit``/``base_record``: paths of the training summary, noise audit and the
+    base model's record (absent for a base evaluation).
+
+    Forgetting, against ``reference`` (a clean set of the prior task): the record keeps the model's
+    per-token top-1 hits and per-example greedy exact matches on its first ``n_analysis`` examples;
+    a run's ``token_forgetting_rate`` is the share of the base model's token hits it lost, its
+    ``prior_task_accuracy`` the exact-match accuracy and ``prior_task_delta`` that minus the base's.
+
+    Gradient maps: ``out_tokens`` gets the token statistics of the first ``n_analysis`` test
+    examples (held out from fine-tuning) under this model, for ``token_objectives`` ({name: params}).
+    """
+    from .. import losses
+    from ..io import dumps_jsonl, read_jsonl, write_bytes_atomic
+    from . import analysis, records
+
+    def load(path):
+        return json.loads(Path(path).read_text()) if path else None
+
+    result = evaluate(model_dir, identity["domain"], test_path, backend=eval_cfg["backend"],
+                      batch_size=eval_cfg["batch_size"], limit=eval_cfg.get("limit"),
+                      settings=eval_cfg.get("settings"), task=eval_cfg.get("task"),
+                      prompt_format=eval_cfg.get("prompt_format", "chat"))
+    summary, audit_d, base = load(train_summary), load(audit), load(base_record)
+    is_base = train_summary is None
+    hits, tokens = None, None
+    if reference or out_tokens:
+        model, tok = analysis.load_for_analysis(model_dir)
+        if reference:
+            hits = analysis.reference_hits(model, tok, reference, n_analysis)
+            result["metrics"]["prior_task_accuracy"] = analysis.task_accuracy(hits)
+            if base is not None and base.get("reference"):
+                result["metrics"]["token_forgetting_rate"] = analysis.forgetting_rate(base["reference"]["top1"],
+                                                                                      hits["top1"])
+                if "exact" in base["reference"]:
+                    result["metrics"]["prior_task_delta"] = (result["metrics"]["prior_task_accuracy"]
+                                                             - analysis.task_accuracy(base["reference"]))
+        if out_tokens:
+            tokens = analysis.heldout_tokens(model, tok, read_jsonl(test_path)[:n_analysis], token_objectives or {},
+                                             identity["objective"])
+        del model
+    record = {
+        "kind": "base" if is_base else "run",
+        "run": identity,
+        "metrics": result["metrics"],
+        "base_metrics": None if base is None else base["metrics"],
+        "reference": None if hits is None else {"sha256": records.sha256_file(reference), **hits},
+        "n_test": result["n"],
+        "data": {"test_sha256": records.sha256_file(test_path),
+                 "train_sha256": audit_d["train_sha256"] if audit_d else None,
+                 "noise_audit_sha256": records.sha256_file(audit) if audit else None,
+                 "noise_realized_rate": audit_d["realized_rate"] if audit_d else None},
+        "train": None if is_base else {k: v for k, v in summary.items() if k != "stop_history"},
+        "eval": {"backend": eval_cfg["backend"], "wall_s": result["wall_s"], "task_version": result["task_version"]},
+        "config": config_slice,
+        "provenance": {"config_hash": records.config_hash(config_slice), **records.git_state(),
+                       "versions": records.versions(),
+                       "objective_version": None if is_base else losses.version(identity["objective"])},
+    }
+    write_bytes_atomic(out_samples, dumps_jsonl(result["samples"]))
+    if out_tokens:
+        write_bytes_atomic(out_tokens, tokens.to_csv(index=False, float_format="%.5g").encode())
+    records.write(out_record, record)
+    return record

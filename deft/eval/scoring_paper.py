@@ -1,0 +1,72 @@
+"""Paper-scale grading: math answers in \\boxed{} checked with math-verify and averaged over k
+samples (avg@k), and the medical choice letter.
+
+* math: the gold answer (MATH-500 ``answer``, AIME/AMC ``answer``, OlympiadBench ``final_answer``
+  list, Minerva-Math the last \\boxed{} of ``solution``) and each sample are parsed by
+  math-verify; a sample is correct when ``verify(gold, sample)``. avg@k is the mean over all k
+  samples (not the first), then the paper averages the five sets unweighted.
+* medical: the choice letter in the last \\boxed{} (or a final "answer is X"), compared with gold;
+  ``medical_doc`` reads a MedQA, MedMCQA, PubMedQA or MMLU document into (question, options, gold).
+"""
+from __future__ import annotations
+
+from ..data.answers import last_boxed, medical_letter  # noqa: F401 (part of this module's API)
+
+
+def gold_answer(doc: dict) -> str:
+    """The gold answer of a math document from any of the five sets."""
+    if doc.get("final_answer"):
+        fa = doc["final_answer"]
+        return fa[0] if isinstance(fa, list) else str(fa)
+    if doc.get("answer") not in (None, ""):
+        return str(doc["answer"])
+    boxed = last_boxed(doc.get("solution", ""))
+    if boxed is None:
+        raise ValueError("math document has no answer, final_answer or \\boxed{} solution")
+    return boxed
+
+
+def math_correct(gold: str, response: str) -> bool:
+    from math_verify import parse, verify
+
+    g = parse(f"${gold}$")
+    boxed = last_boxed(response)
+    a = parse(f"${boxed}$") if boxed is not None else parse(response)
+    return bool(g) and bool(a) and bool(verify(g, a))
+
+
+def avg_at_k(flags) -> float:
+    """Mean correctness over all k samples of one problem."""
+    flags = list(flags)
+    if not flags:
+        raise ValueError("avg@k needs at least one sample")
+    return sum(map(float, flags)) / len(flags)
+
+
+LETTERS = "ABCDEFGHIJ"
+PUBMEDQA_OPTIONS = ["yes", "no", "maybe"]
+
+
+def medical_doc(doc: dict) -> tuple[str, list[str], str]:
+    """(question, options, gold letter) of a document of any of the medical sources, by its fields:
+    MedQA (``question``/``options`` dict/``answer_idx``, or the -hf ``sent1``/``ending0..3``/``label``),
+    MedMCQA (``opa..opd``, ``cop`` 0-based), PubMedQA (``final_decision`` yes/no/maybe with its
+    abstract as context) and MMLU (``choices``, ``answer`` 0-based)."""
+    if "final_decision" in doc:  # PubMedQA: qiaojin/PubMedQA (lower case) or bigbio (upper case)
+        ctx = doc.get("context")
+        contexts = ctx.get("contexts") if isinstance(ctx, dict) else doc.get("CONTEXTS")
+        question = doc.get("question") or doc.get("QUESTION")
+        text = ("Context: " + " ".join(contexts) + "\n" if contexts else "") + f"Question: {question}"
+        return text, PUBMEDQA_OPTIONS, LETTERS[PUBMEDQA_OPTIONS.index(doc["final_decision"].strip().lower())]
+    if "opa" in doc:
+        return doc["question"], [doc[k] for k in ("opa", "opb", "opc", "opd")], LETTERS[int(doc["cop"])]
+    if "ending0" in doc:
+        options = [doc[f"ending{i}"] for i in range(4)]
+        return doc["sent1"], options, LETTERS[int(doc["label"])]
+    if isinstance(doc.get("options"), dict):
+        keys = sorted(doc["options"])
+        return doc["question"], [doc["options"][k] for k in keys], LETTERS[keys.index(doc["answer_idx"])]
+    if "choices" in doc:
+        return doc["question"], list(doc["choices"]), LETTERS[int(doc["answer"])]
+    raise ValueError(f"not a medical multiple-choice document: fields {sorted(doc)}; expected those of MedQA, "
+                     "MedMCQA, PubMedQA or MMLU")

@@ -1,0 +1,190 @@
+"""Run records -> a tidy table -> the paper's Table-1 analog.
+
+Tidy table ``runs.csv``: one row per (record, metric) with columns
+kind (run | base), regime, backbone, domain, objective (``base`` for base records), noise_kind,
+noise_rate, seed, metric, value, n_test, config_hash, objective_version, test_sha256, git_commit.
+
+Per-item table ``items.csv``: one row per (record, metric, test item) with the record's identity,
+``item`` and ``value``: the lm-eval per-sample scores (``samples.jsonl`` beside the record; items
+named ``task:doc_id``) and the per-example greedy exact matches on the reference task
+(``prior_task_accuracy``; ``prior_task_delta`` = that minus the base model's on the same example).
+The intervals of every table are computed from it (``deft.report.tables``).
+
+Table 1: rows (regime, domain, metric, noise_rate); columns ``base`` then one per objective, each
+the mean over seeds, and ``n_seeds`` (the smallest seed count of the row's cells).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..eval import records
+from ..io import read_jsonl, write_bytes_atomic
+from .tables import (
+    cells,
+    improvement_probability,
+    ordered,
+    paired_vs,
+    paper_vs_reproduced,
+    table1_ci,
+    write_table,
+)
+
+COLUMNS = ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed", "metric",
+           "value", "n_test", "config_hash", "objective_version", "test_sha256", "git_commit"]
+CELL = ["regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "metric"]
+
+
+def load_records(paths, skip_bad: bool = False) -> tuple[list[dict], list[str]]:
+    """Load and validate records; a bad one raises naming the file, unless ``skip_bad`` (then listed).
+    Each record gets ``_path`` (not part of the file) so that its training log can be found beside it."""
+    good, bad = [], []
+    for path in paths:
+        try:
+            good.append({**records.load(path), "_path": str(path)})
+        except ValueError as err:
+            if not skip_bad:
+                raise ValueError(f"{err}\n(rerun its evaluate job, or aggregate with skip_bad to leave it out)") from None
+            bad.append(str(err))
+    return good, bad
+
+
+def tidy(recs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in recs:
+        run, prov = r["run"], r["provenance"]
+        for metric, value in r["metrics"].items():
+            rows.append({"kind": r["kind"], "regime": run["regime"], "backbone": run["backbone"],
+                         "domain": run["domain"], "objective": run["objective"], "noise_kind": run["noise_kind"],
+                         "noise_rate": run["noise_rate"], "seed": run["seed"], "metric": metric, "value": value,
+                         "n_test": r["n_test"], "config_hash": prov["config_hash"],
+                         "objective_version": prov["objective_version"], "test_sha256": r["data"]["test_sha256"],
+                         "git_commit": prov["git_commit"]})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def check_consistent(df: pd.DataFrame, allow_mixed: bool = False) -> None:
+    """Refuse to average seeds of one cell that disagree on config, objective version or test data."""
+    runs = df[df.kind == "run"]
+    for key in ("config_hash", "objective_version", "test_sha256"):
+        n = runs.groupby(CELL, dropna=False)[key].nunique(dropna=False)
+        mixed = n[n > 1]
+        if len(mixed) and not allow_mixed:
+            cell = dict(zip(CELL, mixed.index[0]))
+            raise ValueError(f"records of one cell disagree on {key}: {cell}; rerun them with one configuration "
+                             "or aggregate with allow_mixed to average them anyway")
+
+
+def table1(df: pd.DataFrame) -> pd.DataFrame:
+    runs = df[df.kind == "run"]
+    base = df[df.kind == "base"].groupby(["backbone", "domain", "metric"])["value"].mean()
+    rows = ["regime", "backbone", "domain", "metric", "noise_rate"]
+    means = runs.pivot_table(index=rows, columns="objective", values="value", aggfunc="mean")
+    seeds = runs.groupby(rows + ["objective"])["seed"].nunique().groupby(rows).min()
+    objectives = ordered(runs.objective)
+    means = means[objectives]
+    base_col = [base.get((b, d, m)) for (_, b, d, m, _) in means.index]
+    means.insert(0, "base", base_col)
+    means["n_seeds"] = seeds
+    return means.reset_index()
+
+
+def _beside_records(recs: list[dict], name: str, read, keys: tuple, runs_only: bool = False) -> pd.DataFrame:
+    """The file ``name`` beside each record (``read`` -> DataFrame), with the record's identity
+    ``keys`` inserted as leading columns (each at position 0, in turn); absent or empty files skipped."""
+    frames = []
+    for rec in recs:
+        path = Path(rec["_path"]).parent / name
+        if (runs_only and rec["kind"] != "run") or not path.exists() or not path.stat().st_size:
+            continue
+        rows = read(path)
+        for key in keys:
+            rows.insert(0, key, rec["run"][key])
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def train_logs(recs: list[dict]) -> pd.DataFrame:
+    """Tidy per-step training logs (the ``train_log.jsonl`` beside each run record), one row per
+    run x step, for the dynamics figures."""
+    return _beside_records(recs, "train_log.jsonl", lambda p: pd.read_json(p, lines=True),
+                           ("regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed"),
+                           runs_only=True)
+
+
+def heldout_tokens(recs: list[dict]) -> pd.DataFrame:
+    """The gradient-map token statistics (``tokens.csv`` beside each run and base record) with the
+    record's identity: ``model`` is ``base`` before fine-tuning, else the objective fine-tuned with."""
+    return _beside_records(recs, "tokens.csv", pd.read_csv,
+                           ("seed", "noise_rate", "noise_kind", "domain", "backbone", "regime"))
+
+
+ITEM_COLUMNS = ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed", "metric",
+                "item", "value"]
+
+
+def item_scores(recs: list[dict]) -> pd.DataFrame:
+    """The per-item scores of every record (see the module docstring)."""
+    base_exact = {(r["run"]["backbone"], r["run"]["domain"]): r["reference"]["exact"]
+                  for r in recs if r["kind"] == "base" and (r.get("reference") or {}).get("exact")}
+    rows = []
+    for r in recs:
+        ident = {k: r["run"][k] for k in ITEM_COLUMNS[1:8]}
+        ident["kind"] = r["kind"]
+        samples = Path(r["_path"]).parent / "samples.jsonl"
+        if samples.exists():
+            for s in read_jsonl(samples):
+                item = f"{s.get('task', '')}:{s['doc_id']}"
+                rows += [{**ident, "metric": m, "item": item, "value": float(s[m])}
+                         for m in r["metrics"] if m in s and isinstance(s[m], (int, float, bool))]
+        exact = (r.get("reference") or {}).get("exact") or []
+        before = base_exact.get((r["run"]["backbone"], r["run"]["domain"]))
+        for i, hit in enumerate(exact):
+            rows.append({**ident, "metric": "prior_task_accuracy", "item": f"reference:{i}", "value": float(hit)})
+            if r["kind"] == "run" and before and len(before) == len(exact) and "prior_task_delta" in r["metrics"]:
+                rows.append({**ident, "metric": "prior_task_delta", "item": f"reference:{i}",
+                             "value": float(hit) - float(before[i])})
+    return pd.DataFrame(rows, columns=ITEM_COLUMNS)
+
+
+def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: bool = False) -> dict:
+    """Pipeline stage: runs.csv, items.csv, cells.csv, train_logs.csv, heldout_tokens.csv, and
+    table1, table1_ci, paired_vs_nll, improvement_probability and paper_vs_reproduced as CSV,
+    Markdown and LaTeX."""
+    recs, bad = load_records(record_paths, skip_bad=skip_bad)
+    if not recs:
+        raise ValueError("no valid run records to aggregate")
+    df = tidy(recs)
+    check_consistent(df, allow_mixed)
+    items = item_scores(recs)
+    out = Path(out_dir)
+    write_bytes_atomic(out / "runs.csv", df.to_csv(index=False).encode())
+    write_bytes_atomic(out / "items.csv", items.to_csv(index=False).encode())
+    write_bytes_atomic(out / "cells.csv", cells(df, items).to_csv(index=False).encode())
+    write_table(table1(df), out / "table1")
+    write_table(table1_ci(df, items), out / "table1_ci")
+    write_table(paired_vs(df, items), out / "paired_vs_nll")
+    write_table(improvement_probability(df, items), out / "improvement_probability")
+    write_table(paper_vs_reproduced(df), out / "paper_vs_reproduced")
+    write_bytes_atomic(out / "train_logs.csv", train_logs(recs).to_csv(index=False).encode())
+    write_bytes_atomic(out / "heldout_tokens.csv", heldout_tokens(recs).to_csv(index=False).encode())
+    return {"records": len(recs), "skipped": bad}
+
+
+def main(argv=None) -> None:
+    """Rebuild the tables from a folder of run records (e.g. the shipped ones), without training."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("records", help="folder searched recursively for record.json files")
+    ap.add_argument("out", help="folder for the tables")
+    ap.add_argument("--skip-bad", action="store_true")
+    ap.add_argument("--allow-mixed", action="store_true")
+    args = ap.parse_args(argv)
+    paths = sorted(Path(args.records).rglob("record.json"))
+    print(aggregate(paths, args.out, skip_bad=args.skip_bad, allow_mixed=args.allow_mixed))
+
+
+if __name__ == "__main__":
+    main()

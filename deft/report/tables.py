@@ -1,0 +1,190 @@
+"""Tables with intervals that hold, from the tidy run table (``runs.csv``) and the per-item scores
+(``items.csv``): every interval is ``deft.stats`` over [seeds x test items], paired by item where
+two objectives are compared; metrics without per-item scores use the run-level value per seed.
+
+* ``cells``: one row per (Table-1 row, objective): mean, 95% CI, n_seeds, n_items.
+* ``table1_ci``: Table 1 as 'mean [lo, hi]', the best objective (by the metric's direction) starred.
+* ``paired_vs``: each objective minus ``nll``, paired by seed and item: difference, CI, MDE and a
+  verdict (better / worse / no detectable difference) signed by the metric's direction.
+* ``improvement_probability``: rliable's probability that an objective beats ``nll`` in a random
+  cell, per metric, with its interval.
+* ``paper_vs_reproduced``: the published numbers beside the reproduced means.
+
+Each is written as CSV, Markdown and LaTeX (booktabs) by ``write_table``.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..eval.metrics import direction, sign
+from ..io import write_bytes_atomic
+from ..stats import cell_ci, mde, paired_ci, probability_of_improvement
+
+ROW = ["regime", "backbone", "domain", "metric", "noise_rate"]
+ITEM_KEYS = ROW + ["objective", "seed"]
+
+
+def ordered(objectives) -> list[str]:
+    """Distinct objective names in the canonical order (deft.losses.ORDER), unknown ones last."""
+    from ..losses import ORDER
+
+    names = list(dict.fromkeys(objectives))
+    return sorted(names, key=lambda o: (ORDER.index(o) if o in ORDER else len(ORDER), o))
+
+
+class Scores:
+    """[seeds x items] score matrices of (row, objective): per-item scores where the records have
+    them, else one run-level value per seed (a [seeds] vector)."""
+
+    def __init__(self, runs: pd.DataFrame, items: pd.DataFrame | None):
+        self.runs = runs[runs.kind == "run"]
+        items = items if items is not None and len(items) else None
+        self.items = None if items is None else {k: g for k, g in items[items.kind == "run"].groupby(ROW + ["objective"])}
+
+    def matrix(self, row: tuple, objective: str) -> pd.DataFrame:
+        """Rows = seeds, columns = items (one column ``run`` for run-level metrics)."""
+        key = (*row, objective)
+        if self.items is not None and key in self.items:
+            m = self.items[key].pivot_table(index="seed", columns="item", values="value", aggfunc="mean")
+            return m.dropna(axis=1)  # items every seed has
+        sub = self.runs
+        for k, v in zip(ROW, row):
+            sub = sub[sub[k] == v]
+        sub = sub[sub.objective == objective]
+        return sub.groupby("seed").value.mean().to_frame("run")
+
+
+def _common(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    seeds = a.index.intersection(b.index)
+    cols = a.columns.intersection(b.columns)
+    return a.loc[seeds, cols].to_numpy(), b.loc[seeds, cols].to_numpy()
+
+
+def _rows(runs: pd.DataFrame):
+    return runs[runs.kind == "run"].groupby(ROW, sort=True)
+
+
+def cells(runs: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (Table-1 row, objective): mean, ci_low, ci_high (95%), n_seeds, n_items
+    (n_items = 1 where only a run-level value exists: an interval over seeds alone)."""
+    scores, out = Scores(runs, items), []
+    for key, cell in _rows(runs):
+        for obj in ordered(cell.objective):
+            m = scores.matrix(key, obj)
+            mean, lo, hi = cell_ci(m.to_numpy())
+            out.append({**dict(zip(ROW, key)), "objective": obj, "mean": mean, "ci_low": lo, "ci_high": hi,
+                        "n_seeds": m.shape[0], "n_items": m.shape[1]})
+    return pd.DataFrame(out, columns=ROW + ["objective", "mean", "ci_low", "ci_high", "n_seeds", "n_items"])
+
+
+def _fmt(mean, lo, hi):
+    return f"{mean:.3f}" if np.isnan(lo) else f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def table1_ci(runs: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows as Table 1; per objective 'mean [lo, hi]' (95%, seeds x items), the best mean by the
+    metric's direction marked '*'; the smallest n_seeds and n_items of the row."""
+    c = cells(runs, items)
+    objectives = ordered(c.objective)
+    out = []
+    for key, row in c.groupby(ROW, sort=True):
+        best = row["mean"].max() if direction(key[3]) == "higher" else row["mean"].min()
+        rec = dict(zip(ROW, key))
+        for r in row.itertuples():
+            rec[r.objective] = ("*" if r.mean == best else "") + _fmt(r.mean, r.ci_low, r.ci_high)
+        rec["n_seeds"], rec["n_items"] = int(row.n_seeds.min()), int(row.n_items.min())
+        out.append(rec)
+    return pd.DataFrame(out, columns=ROW + objectives + ["n_seeds", "n_items"])
+
+
+def paired_vs(runs: pd.DataFrame, items: pd.DataFrame | None = None, baseline: str = "nll") -> pd.DataFrame:
+    """Each objective minus ``baseline`` per Table-1 row, paired by seed and item: difference with
+    its 95% CI, the minimum detectable effect (80% power), and the verdict by the metric's
+    direction: ``better``/``worse`` when the CI excludes 0, else ``no detectable difference``."""
+    scores, out = Scores(runs, items), []
+    for key, cell in _rows(runs):
+        if baseline not in set(cell.objective):
+            continue
+        base = scores.matrix(key, baseline)
+        for obj in ordered(cell.objective):
+            if obj == baseline:
+                continue
+            a, b = _common(scores.matrix(key, obj), base)
+            if a.size == 0:
+                continue
+            diff, lo, hi = paired_ci(a, b)
+            s = sign(key[3])
+            verdict = "no detectable difference" if np.isnan(lo) or lo <= 0 <= hi else \
+                ("better" if s * diff > 0 else "worse")
+            out.append({**dict(zip(ROW, key)), "objective": obj, "baseline": baseline, "difference": diff,
+                        "ci_low": lo, "ci_high": hi, "mde": mde(a, b), "direction": direction(key[3]),
+                        "verdict": verdict, "n_seeds": a.shape[0], "n_items": a.shape[1]})
+    return pd.DataFrame(out, columns=ROW + ["objective", "baseline", "difference", "ci_low", "ci_high", "mde",
+                                            "direction", "verdict", "n_seeds", "n_items"])
+
+
+def improvement_probability(runs: pd.DataFrame, items: pd.DataFrame | None = None,
+                            baseline: str = "nll") -> pd.DataFrame:
+    """Per metric and objective: the probability that the objective beats ``baseline`` in a random
+    cell (a Table-1 row), rliable-style, oriented by the metric's direction, with a 95% interval
+    (stratified bootstrap over items and seeds within cells); n_cells it averages over."""
+    scores, per = Scores(runs, items), {}
+    for key, cell in _rows(runs):
+        if baseline not in set(cell.objective):
+            continue
+        base = scores.matrix(key, baseline)
+        for obj in ordered(cell.objective):
+            if obj != baseline:
+                a, b = _common(scores.matrix(key, obj), base)
+                if a.size:
+                    per.setdefault((key[3], obj), []).append((sign(key[3]) * a, sign(key[3]) * b))
+    out = []
+    for metric in sorted({m for m, _ in per}):
+        for obj in ordered(o for m, o in per if m == metric):
+            pairs = per[(metric, obj)]
+            p, lo, hi = probability_of_improvement(pairs)
+            out.append({"metric": metric, "objective": obj, "baseline": baseline, "probability": p,
+                        "ci_low": lo, "ci_high": hi, "n_cells": len(pairs)})
+    return pd.DataFrame(out, columns=["metric", "objective", "baseline", "probability", "ci_low", "ci_high",
+                                      "n_cells"])
+
+
+def paper_numbers() -> pd.DataFrame:
+    """The published numbers (carried from the paper's figure; see deft/reference/)."""
+    with resources.files("deft.reference").joinpath("paper_numbers.csv").open() as f:
+        return pd.read_csv(f)
+
+
+def paper_vs_reproduced(df: pd.DataFrame) -> pd.DataFrame:
+    """Every published cell beside the reproduced mean (clean data) for the same backbone, domain
+    and objective; 'reproduced' stays empty where the suite has not run that cell. The paper
+    reports percentages: reproduced fractions (exact_match) are scaled to 0-100."""
+    paper = paper_numbers()
+    from ..data.domains import kind_of
+
+    clean = df[df.noise_rate == 0].assign(domain=lambda d: d.domain.map(kind_of))  # medical-llama -> medical
+    means = clean.groupby(["backbone", "domain", "objective", "metric"]).value.mean().reset_index()
+    rows = []
+    for p in paper.itertuples():
+        m = means[(means.backbone == p.backbone) & (means.domain == p.domain) & (means.objective == p.objective)]
+        value = None
+        if len(m):
+            pick = m[m.metric == "jaro_winkler"] if p.domain == "figfont" and (m.metric == "jaro_winkler").any() else m
+            value = float(pick.value.iloc[0]) * (1 if pick.metric.iloc[0] == "jaro_winkler" else 100)
+        rows.append({"backbone": p.backbone, "domain": p.domain, "regime": p.regime, "metric": p.metric,
+                     "objective": p.objective, "paper": p.value, "reproduced": value,
+                     "difference": None if value is None else value - p.value})
+    return pd.DataFrame(rows)
+
+
+def write_table(t: pd.DataFrame, stem) -> None:
+    """``stem``.csv, .md and .tex (booktabs)."""
+    stem = Path(stem)
+    write_bytes_atomic(stem.with_suffix(".csv"), t.to_csv(index=False).encode())
+    write_bytes_atomic(stem.with_suffix(".md"), (t.to_markdown(index=False, floatfmt=".3f") + "\n").encode())
+    latex = t.style.hide(axis="index").format(precision=3, na_rep="--").to_latex(hrules=True)
+    write_bytes_atomic(stem.with_suffix(".tex"), latex.encode())

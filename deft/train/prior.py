@@ -1,0 +1,56 @@
+"""The model-strong backbone: fine-tune with ``nll`` on a clean, disjoint prior split until greedy
+accuracy on a held-out ``prior_dev`` split reaches the target (or a step cap).
+
+The model then holds a confident, correct prior on the task, as the paper's math backbones do.
+The stopping check scores with the ``score`` function it is given (the rule passes
+``deft.eval.scoring.score``, the scorer the lm-eval task uses; training does not import the later
+evaluation stage); the prior's reported base accuracy comes from lm-eval on the test split (rule
+``evaluate_base``).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..io import read_jsonl, write_json_atomic
+from .trainer import train
+
+
+def greedy_accuracy(model, tokenizer, examples: list[dict], score, max_new_tokens: int = 12, batch: int = 32) -> float:
+    """Share of ``examples`` answered exactly (``score(domain, response, gold)["exact_match"]``),
+    with greedy chat-template generation."""
+    was_training = model.training
+    model.eval()
+    tokenizer.padding_side = "left"
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(examples), batch):
+            chunk = examples[i:i + batch]
+            texts = [tokenizer.apply_chat_template([{"role": "user", "content": e["prompt"]}],
+                                                   add_generation_prompt=True, tokenize=False) for e in chunk]
+            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
+            for e, ids in zip(chunk, out[:, enc["input_ids"].shape[1]:]):
+                text = tokenizer.decode(ids, skip_special_tokens=True)
+                correct += score(e["domain"], text, e["answer"])["exact_match"]
+    model.train(was_training)
+    return correct / len(examples)
+
+
+def build(base_dir, prior_path, dev_path, out_dir, log_path, summary_path, prior_cfg: dict, score) -> dict:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    dev = read_jsonl(dev_path)
+
+    def check(model):
+        return greedy_accuracy(model, tokenizer, dev, score)
+
+    settings = {"objective": "nll", **prior_cfg["train"]}
+    summary = train(base_dir, prior_path, out_dir, log_path, settings,
+                    stop_check=(check, prior_cfg["eval_every"], prior_cfg["target"]))
+    history = summary["stop_history"]
+    summary["reached_target"] = bool(history) and history[-1]["value"] >= prior_cfg["target"]
+    summary["target"] = prior_cfg["target"]
+    write_json_atomic(summary_path, summary)
+    return summary

@@ -1,0 +1,371 @@
+"""Fine-tuning with any objective of ``deft.losses`` through the Hugging Face ``Trainer``.
+
+Prompt tokens are masked; the loss is normalised by the counted response tokens of the whole
+optimizer step, across gradient accumulation and data-parallel ranks: the Trainer counts them
+(``num_items_in_batch``) when a ``compute_loss_func`` is set, and gathers them across ranks.
+(The reference implementation takes a per-micro-batch mean, which makes results depend on the
+micro-batch size.) Thresholded objectives exclude tokens from the count as well; their
+normaliser is the kept tokens of each micro-batch, weighted by the micro-batch's share of the
+step's tokens (exact with one micro-batch per step).
+
+Each optimizer step appends one JSON line to the training log: objective value, batch NLL,
+mean p_y, mean gate, mean a (deft, cayley, neg_p_pow), gradient norm, learning rate, tokens/s.
+Checkpoints every ``save_steps`` steps (and the log so far) live in ``<out>.work/``; rerunning a
+killed run resumes from the last one. A non-finite gradient stops the run before it is applied
+(``nonfinite: stop``) or skips that optimizer step and records it (``nonfinite: skip``).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+import deft.losses as L
+
+from ..io import read_jsonl
+
+DEFAULTS = {
+    "objective": "nll", "params": {}, "learning_rate": 5e-5, "batch_size": 8, "grad_accum": 1,
+    "epochs": 1, "max_steps": -1, "warmup_ratio": 0.1, "weight_decay": 0.01, "adam_beta1": 0.9,
+    "adam_beta2": 0.95, "lr_scheduler": "cosine", "max_grad_norm": 1.0, "max_len": 256, "seed": 0,
+    "save_steps": 0, "bf16": False, "gradient_checkpointing": False, "nonfinite": "stop",
+    "loss_path": "linear", "chunk_size": 512,
+}
+LOSS_PATHS = ("linear", "logits")
+
+
+# ---- data ------------------------------------------------------------------------------------
+
+def encode(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
+    """Chat-formatted ids of (user prompt, assistant answer) and labels masking the prompt.
+
+    The response is the answer plus the end-of-turn token, exactly what the chat template writes
+    after the generation prompt; lm-eval applies the same template at evaluation time.
+    """
+    user = [{"role": "user", "content": prompt}]
+    prompt_text = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+    full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": answer}], tokenize=False)
+    if not full.startswith(prompt_text):
+        raise ValueError("the chat template does not extend the generation prompt with the answer")
+    response = full[len(prompt_text):]
+    eos = tokenizer.eos_token
+    response = response[: response.index(eos) + len(eos)] if eos and eos in response else response
+    p_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    r_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+    return p_ids + r_ids, [-100] * len(p_ids) + r_ids
+
+
+def encode_raw(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
+    """For prompts already formatted for the model family (base models without a chat template):
+    the prompt with the tokenizer's special tokens (BOS where it has one), then the answer and EOS.
+    Evaluation matches it: no chat template, ``add_bos_token`` (deft.eval.evaluate)."""
+    if tokenizer.eos_token_id is None:
+        raise ValueError("raw prompt format needs a tokenizer with an end-of-sequence token")
+    p_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    r_ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return p_ids + r_ids, [-100] * len(p_ids) + r_ids
+
+
+def encode_example(tokenizer, e: dict) -> tuple[list[int], list[int]]:
+    """``encode`` or, for examples marked ``"format": "raw"`` (deft.data.hub), ``encode_raw``."""
+    return (encode_raw if e.get("format") == "raw" else encode)(tokenizer, e["prompt"], e["answer"])
+
+
+def tokenize_examples(tokenizer, examples: list[dict], max_len: int) -> tuple[list[dict], int]:
+    """Encode examples; drop (never truncate) those longer than ``max_len``. Returns (rows, dropped)."""
+    rows, dropped = [], 0
+    for e in examples:
+        ids, labels = encode_example(tokenizer, e)
+        if len(ids) > max_len:
+            dropped += 1
+            continue
+        rows.append({"input_ids": ids, "labels": labels})
+    if not rows:
+        raise ValueError(f"no training example fits max_len={max_len}; raise max_len")
+    return rows, dropped
+
+
+class PadCollator:
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, rows):
+        n = max(len(r["input_ids"]) for r in rows)
+
+        def pad(key, value):
+            return torch.tensor([r[key] + [value] * (n - len(r[key])) for r in rows])
+
+        ids = pad("input_ids", self.pad_id)
+        mask = torch.tensor([[1] * len(r["input_ids"]) + [0] * (n - len(r["input_ids"])) for r in rows])
+        return {"input_ids": ids, "attention_mask": mask, "labels": pad("labels", -100)}
+
+
+# ---- the loss and its per-step statistics ------------------------------------------------------
+
+class HeadBypass(torch.nn.Module):
+    """Stands in for the LM head while training on the linear path: the model then returns hidden
+    states as ``logits`` and ``deft.losses.linear_terms`` applies the head chunk by chunk, so the
+    [tokens x vocab] logits never exist. Holds the head's own (possibly tied) weight, so the state
+    dict and the optimizer see the same parameter; ``active = False`` restores ordinary logits
+    (for generation)."""
+
+    def __init__(self, head: torch.nn.Linear):
+        super().__init__()
+        if getattr(head, "bias", None) is not None:
+            raise ValueError("the linear loss path needs an LM head without bias; set loss_path: logits")
+        self.weight = head.weight
+        self.active = True
+
+    def forward(self, x):
+        return x if self.active else torch.nn.functional.linear(x, self.weight)
+
+
+class ObjectiveLoss:
+    """``compute_loss_func`` for the Trainer: the objective on shifted logits (or, with ``head``,
+    on shifted hidden states through the chunked linear path), plus running stats."""
+
+    def __init__(self, objective: str, params: dict, head: HeadBypass | None = None, chunk_size: int = 512):
+        L.resolve(objective, params)  # fail before any work on a bad name or parameter
+        self.objective, self.params = objective, dict(params)
+        self.head, self.chunk_size = head, chunk_size
+        self.reset()
+
+    def reset(self):
+        self.sums = {"nll": 0.0, "p": 0.0, "gate": 0.0, "a": 0.0, "valid": 0, "kept": 0}
+        self.has_a = False
+
+    def __call__(self, outputs, labels, num_items_in_batch=None):
+        out, y = outputs.logits[:, :-1], labels[:, 1:]
+        if self.head is not None and self.head.active:
+            total, t = L.linear_terms(self.objective, out, self.head.weight, y, num_items=1,
+                                      chunk_size=self.chunk_size, **self.params)
+        else:
+            t = L.terms(self.objective, out, y, **self.params)
+            total = t.loss.sum()
+        valid = (y != -100).reshape(-1)
+        n_valid, n_kept = valid.sum(), t.keep.sum()
+        n = num_items_in_batch if num_items_in_batch is not None else n_valid
+        loss = total / n_kept.clamp(min=1) * (n_valid / n)
+        self._accumulate(t, valid, n_kept)
+        return loss
+
+    @torch.no_grad()
+    def _accumulate(self, t, valid, n_kept):
+        s = self.sums
+        s["valid"] += int(valid.sum())
+        s["kept"] += int(n_kept)
+        s["gate"] += float(t.gate.sum())
+        logp = torch.where(valid, t.logp, torch.zeros_like(t.logp))
+        s["nll"] += float(-logp.sum())
+        s["p"] += float((logp.exp() * valid).sum())
+        if t.a is not None:
+            self.has_a = True
+            s["a"] += float((t.a * valid).sum())
+
+    def sync(self) -> None:
+        """Sum the running stats over data-parallel ranks (a collective: every rank must call it)."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            keys = sorted(self.sums)
+            t = torch.tensor([float(self.sums[k]) for k in keys] + [float(self.has_a)], dtype=torch.float64,
+                             device="cuda" if dist.get_backend() == "nccl" else "cpu")
+            dist.all_reduce(t)
+            self.sums = {k: (int(v) if k in ("valid", "kept") else float(v)) for k, v in zip(keys, t.tolist())}
+            self.has_a = bool(t[-1] > 0)
+
+    def summary(self) -> dict:
+        s, v = self.sums, max(self.sums["valid"], 1)
+        out = {"nll": s["nll"] / v, "mean_p": s["p"] / v, "mean_gate": s["gate"] / max(s["kept"], 1),
+               "kept_fraction": s["kept"] / v, "response_tokens": s["valid"]}
+        if self.has_a:
+            out["mean_a"] = s["a"] / v
+        return out
+
+
+# ---- the Trainer glue --------------------------------------------------------------------------
+
+def _all_ranks(flag: bool) -> bool:
+    """``flag`` and-ed over data-parallel ranks (itself when not distributed)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return bool(flag)
+    t = torch.tensor([1 if flag else 0], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
+
+def _callbacks():
+    from transformers import TrainerCallback
+
+    class StepLog(TrainerCallback):
+        """One JSON line per optimizer step; guards the optimizer against non-finite gradients."""
+
+        def __init__(self, loss_fn: ObjectiveLoss, path: Path, nonfinite: str):
+            self.loss_fn, self.path, self.nonfinite = loss_fn, path, nonfinite
+            self.t0 = time.perf_counter()
+            self.skipped: list[int] = []
+
+        def on_step_begin(self, args, state, control, **kw):
+            self.t0 = time.perf_counter()
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            if _all_ranks(all(torch.isfinite(g).all() for g in grads)):  # sharded grads: every rank decides alike
+                return
+            step = state.global_step + 1
+            if self.nonfinite == "stop":
+                raise FloatingPointError(
+                    f"non-finite loss or gradient at step {step} for objective {self.loss_fn.objective!r}; "
+                    "nothing was applied (set train.nonfinite: skip to skip such steps)")
+            for p in model.parameters():  # AdamW leaves parameters without a gradient untouched
+                p.grad = None
+            self.skipped.append(step)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = logs or {}
+            if "loss" not in logs:  # the end-of-training summary line
+                return
+            self.loss_fn.sync()  # every rank logs; rank 0 writes the stats of the whole global batch
+            stats = self.loss_fn.summary()
+            self.loss_fn.reset()
+            if not state.is_world_process_zero:
+                return
+            elapsed = max(time.perf_counter() - self.t0, 1e-9)
+            row = {"step": state.global_step, "objective_value": logs["loss"],
+                   "grad_norm": logs.get("grad_norm"), "learning_rate": logs.get("learning_rate"),
+                   "tokens_per_s": stats["response_tokens"] / elapsed, **stats,
+                   "skipped": state.global_step in self.skipped}
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    class StopWhen(TrainerCallback):
+        """Evaluate ``check(model) -> float`` every ``every`` steps; stop once it reaches ``target``."""
+
+        def __init__(self, check, every: int, target: float, history: list):
+            self.check, self.every, self.target, self.history = check, every, target, history
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            if self.every and state.global_step % self.every == 0:
+                with full_head(model):
+                    value = self.check(model)
+                self.history.append({"step": state.global_step, "value": value})
+                if value >= self.target:
+                    control.should_training_stop = True
+
+    return StepLog, StopWhen
+
+
+@contextlib.contextmanager
+def full_head(model):
+    """Ordinary logits for the block (generation during training), whatever the loss path."""
+    head = model.get_output_embeddings()
+    was = getattr(head, "active", None)
+    if was is not None:
+        head.active = False
+    try:
+        yield
+    finally:
+        if was is not None:
+            head.active = was
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """On resume, keep the log lines of the steps the checkpoint already contains."""
+    if path.exists():
+        kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=None, callbacks=()) -> dict:
+    """Fine-tune ``model_dir`` on ``train_path`` (JSON lines with prompt/answer) and save ``out_dir``.
+
+    ``stop_check`` = (check(model) -> float, every, target) stops early once check >= target
+    (used to build the prior backbone); ``callbacks`` are extra TrainerCallbacks. Returns a summary
+    for the run record.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    unknown = set(cfg) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown training setting(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
+    cfg = {**DEFAULTS, **cfg}
+    if cfg["loss_path"] not in LOSS_PATHS:
+        raise ValueError(f"loss_path={cfg['loss_path']!r} is not allowed; allowed: {list(LOSS_PATHS)}")
+    ObjectiveLoss(cfg["objective"], cfg["params"])  # a bad objective fails before any loading
+    out_dir, log_path = Path(out_dir), Path(log_path)
+    work = out_dir.with_name(out_dir.name + ".work")  # checkpoints of an unfinished run
+
+    torch.manual_seed(cfg["seed"])
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    rows, dropped = tokenize_examples(tokenizer, read_jsonl(train_path), cfg["max_len"])
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    if cfg["gradient_checkpointing"]:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})  # FSDP-safe
+    head = model.get_output_embeddings()
+    bypass = HeadBypass(head) if cfg["loss_path"] == "linear" else None
+    if bypass is not None:
+        model.set_output_embeddings(bypass)
+    loss_fn = ObjectiveLoss(cfg["objective"], cfg["params"], bypass, cfg["chunk_size"])
+
+    args = TrainingArguments(
+        output_dir=str(work), per_device_train_batch_size=cfg["batch_size"],
+        gradient_accumulation_steps=cfg["grad_accum"], num_train_epochs=cfg["epochs"],
+        max_steps=cfg["max_steps"], learning_rate=cfg["learning_rate"], warmup_steps=float(cfg["warmup_ratio"]),
+        weight_decay=cfg["weight_decay"], adam_beta1=cfg["adam_beta1"], adam_beta2=cfg["adam_beta2"],
+        lr_scheduler_type=cfg["lr_scheduler"], max_grad_norm=cfg["max_grad_norm"], bf16=cfg["bf16"],
+        seed=cfg["seed"], data_seed=cfg["seed"], logging_steps=1, report_to=[],
+        save_strategy="steps" if cfg["save_steps"] else "no", save_steps=cfg["save_steps"] or 500,
+        save_total_limit=1, remove_unused_columns=False, dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(), average_tokens_across_devices=True,
+    )
+    StepLog, StopWhen = _callbacks()
+    history: list = []
+    work_log = work / "train_log.jsonl"  # moved to log_path when done: survives a killed job
+    step_log = StepLog(loss_fn, work_log, cfg["nonfinite"])
+    callbacks = [*callbacks, step_log]
+    if stop_check is not None:
+        callbacks.append(StopWhen(*stop_check, history))
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=PadCollator(tokenizer.pad_token_id),
+                      compute_loss_func=loss_fn, callbacks=callbacks)
+
+    # Several processes (torchrun / accelerate launch) share out_dir: files are touched by rank 0 only.
+    main, barrier = trainer.is_world_process_zero(), trainer.accelerator.wait_for_everyone
+    resume = get_last_checkpoint(str(work)) if work.exists() else None
+    if main and resume:
+        _truncate_log(work_log, int(resume.rsplit("-", 1)[-1]))
+    elif main:
+        work.mkdir(parents=True, exist_ok=True)
+        work_log.write_text("")
+    barrier()
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    wall = time.perf_counter() - t0
+    if bypass is not None:
+        model.set_output_embeddings(head)  # the saved model is an ordinary causal LM
+
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    barrier()
+    if trainer.is_fsdp_enabled:  # gather the shards into one ordinary checkpoint
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(tmp))  # collective under FSDP/DeepSpeed; writes on rank 0
+    if main:
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.replace(tmp, out_dir)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(work_log, log_path)
+        shutil.rmtree(work, ignore_errors=True)
+    barrier()
+    return {"steps": result.global_step, "skipped_steps": step_log.skipped, "train_loss": result.training_loss,
+            "wall_s": wall, "examples": len(rows), "dropped_too_long": dropped, "resumed_from": resume,
+            "stop_history": history, "settings": cfg}

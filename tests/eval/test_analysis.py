@@ -1,0 +1,91 @@
+"""Token statistics, confident-conflict shares and the forgetting rate on inputs with known answers."""
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from deft.eval.analysis import conflict_shares, forgetting_rate, token_stats
+from deft.train.trainer import encode
+
+
+def test_forgetting_rate_counts_only_previously_correct_tokens():
+    before = [True, True, True, True, False, False]
+    after = [True, False, True, False, True, False]
+    assert forgetting_rate(before, after) == 0.5
+    assert math.isnan(forgetting_rate([False], [True]))
+    with pytest.raises(ValueError):
+        forgetting_rate([True], [True, False])
+
+
+def test_conflict_shares_split_the_gate_mass():
+    stats = pd.DataFrame({"example": ["a", "a", "b", "c"], "gate_nll": [1.0, 1.0, 1.0, 1.0],
+                          "gate_deft": [0.1, 0.1, 0.4, 0.4]})
+    t = conflict_shares(stats, {"a"}, ["nll", "deft"]).set_index("objective")
+    assert t.loc["nll", "gate_share_corrupted"] == 0.5 and t.loc["nll", "token_share_corrupted"] == 0.5
+    assert t.loc["deft", "gate_share_corrupted"] == pytest.approx(0.2)
+    assert t.loc["deft", "gate_share_clean"] == pytest.approx(0.8)
+
+
+def test_token_stats_match_the_losses_on_a_tiny_model(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import deft.losses as L
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    examples = [{"id": "x", "prompt": "Calculate 2 + 2.", "answer": "4"},
+                {"id": "y", "prompt": "Say something long please.", "answer": "12345"}]
+    stats = token_stats(model, tok, examples, {"nll": {}, "deft": {}}, batch=2)
+    assert list(stats.example) == ["x", "x", "y", "y", "y", "y", "y", "y"]  # answer tokens + end of turn
+    assert (stats.gate_nll == 1).all()
+    assert ((stats.p_y > 0) & (stats.p_y < 1)).all() and (stats.entropy > 0).all()
+    # the gradient magnitude is gate * ||pi - e_y||: for nll it is the norm of the logit gradient
+    x = torch.tensor(stats.grad_nll.to_numpy())
+    assert ((x > 0) & (x < math.sqrt(2))).all()
+    ids, labels = encode(tok, examples[0]["prompt"], "4")
+    logits = model(input_ids=torch.tensor([ids])).logits[0, :-1]
+    y = torch.tensor(labels[1:])
+    w = L.gate("deft", logits[y != -100], y[y != -100])
+    assert torch.allclose(torch.tensor(stats.gate_deft.to_numpy()[:2]).double(), w.double(), atol=1e-6)
+
+
+class Bigram(torch.nn.Module):
+    """A model whose next token is a fixed function of the current one (else token 0)."""
+
+    def __init__(self, table: dict, vocab: int):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # for the device lookup
+        self.table, self.vocab = table, vocab
+
+    def forward(self, input_ids, attention_mask=None):
+        nxt = torch.tensor([[self.table.get(int(t), 0) for t in row] for row in input_ids])
+        return type("Out", (), {"logits": 10.0 * torch.nn.functional.one_hot(nxt, self.vocab).float()})
+
+
+def test_exact_match_without_generating_equals_greedy_generation(tiny_model, tmp_path):
+    """A model that greedily answers "12" then ends its turn: teacher-forced hits say exact on "12",
+    not on "13" or "1" (which greedy decoding would not stop after)."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from deft.eval.analysis import reference_hits, task_accuracy
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    prompt = "Calculate 5 + 7."
+    ids, labels = encode(tok, prompt, "12")
+    start = labels.index(next(t for t in labels if t != -100)) - 1  # last prompt token
+    chain = ids[start:]  # last prompt token, the answer's tokens, end of turn
+    assert len(set(chain)) == len(chain)
+    model = Bigram(dict(zip(chain, chain[1:])), len(tok))
+    seq = ids[: start + 1]
+    while len(seq) < len(ids) + 3 and seq[-1] != tok.eos_token_id:  # greedy decoding
+        seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
+    assert tok.decode(seq[start + 1:]) == "12" + tok.eos_token
+    rows = [{"id": a, "prompt": prompt, "answer": a} for a in ("12", "13", "1")]
+    (tmp_path / "ref.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    hits = reference_hits(model, tok, tmp_path / "ref.jsonl")
+    assert hits["exact"] == [True, False, False]
+    assert task_accuracy(hits) == pytest.approx(1 / 3)
+    assert len(hits["top1"]) == sum(len([t for t in encode(tok, prompt, a)[1] if t != -100]) for a in ("12", "13", "1"))

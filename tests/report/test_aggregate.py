@@ -1,0 +1,246 @@
+"""Records -> tidy table -> Table 1, on small hand-checkable inputs; bad records name their file."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deft.eval import records
+from deft.report.aggregate import aggregate, check_consistent, table1, tidy
+
+
+def record(objective, seed, value, *, kind="run", noise_rate=0.0, config_hash="c1", backbone="b", domain="arithmetic",
+           regime="strong", metric="exact_match"):
+    return {
+        "kind": kind,
+        "run": {"backbone": backbone, "domain": domain, "regime": regime, "objective": objective, "params": {},
+                "noise_kind": "answer" if noise_rate else "none", "noise_rate": noise_rate, "seed": seed},
+        "metrics": {metric: value},
+        "base_metrics": None,
+        "n_test": 10,
+        "data": {"test_sha256": "t"},
+        "train": None,
+        "eval": {},
+        "provenance": {"config_hash": config_hash, "git_commit": "abc", "git_dirty": False, "versions": {},
+                       "objective_version": None if kind == "base" else 1},
+    }
+
+
+RECS = [
+    record("base", 0, 0.5, kind="base"),
+    record("nll", 0, 0.6), record("nll", 1, 0.8),
+    record("deft", 0, 0.9), record("deft", 1, 0.7),
+    record("nll", 0, 0.2, noise_rate=0.3), record("deft", 0, 0.4, noise_rate=0.3),
+]
+
+
+def test_tidy_has_one_row_per_record_and_metric():
+    df = tidy(RECS)
+    assert len(df) == 7
+    assert list(df.columns[:10]) == ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate",
+                                     "seed", "metric", "value"]
+
+
+def test_table1_means_over_seeds_with_base_and_seed_count():
+    t = table1(tidy(RECS)).set_index("noise_rate")
+    assert list(t.columns) == ["regime", "backbone", "domain", "metric", "base", "nll", "deft", "n_seeds"]
+    assert t.loc[0.0, "nll"] == pytest.approx(0.7) and t.loc[0.0, "deft"] == pytest.approx(0.8)
+    assert t.loc[0.0, "base"] == 0.5 and t.loc[0.3, "base"] == 0.5
+    assert t.loc[0.0, "n_seeds"] == 2 and t.loc[0.3, "n_seeds"] == 1
+    assert t.loc[0.3, "deft"] == pytest.approx(0.4)
+
+
+def test_mixed_configurations_in_one_cell_are_refused_unless_allowed():
+    df = tidy(RECS + [record("deft", 2, 0.1, config_hash="other")])
+    with pytest.raises(ValueError, match="disagree on config_hash"):
+        check_consistent(df)
+    check_consistent(df, allow_mixed=True)
+
+
+def test_aggregate_writes_tables_and_names_a_bad_record(tmp_path):
+    paths = []
+    for i, r in enumerate(RECS):
+        p = tmp_path / f"r{i}.json"
+        records.write(p, r)
+        paths.append(p)
+    out = aggregate(paths, tmp_path / "tables")
+    assert out == {"records": 7, "skipped": []}
+    assert len(pd.read_csv(tmp_path / "tables" / "runs.csv")) == 7
+    assert "| strong" in (tmp_path / "tables" / "table1.md").read_text()
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"kind": "run", "run": ')  # half-written
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text(json.dumps({**RECS[1], "metrics": {"exact_match": "high"}}))
+    with pytest.raises(ValueError, match="broken.json: unreadable run record"):
+        aggregate(paths + [broken], tmp_path / "t2")
+    with pytest.raises(ValueError, match="invalid.json: invalid run record at metrics/exact_match"):
+        aggregate(paths + [invalid], tmp_path / "t2")
+    assert not (tmp_path / "t2").exists()
+    out = aggregate(paths + [broken, invalid], tmp_path / "t3", skip_bad=True)
+    assert out["records"] == 7 and len(out["skipped"]) == 2 and "broken.json" in out["skipped"][0]
+
+
+def test_record_writer_refuses_schema_violations(tmp_path):
+    bad = {**RECS[1], "extra": 1}
+    with pytest.raises(ValueError, match="Additional properties are not allowed"):
+        records.write(tmp_path / "x.json", bad)
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_table1_ci_marks_the_best_and_shows_intervals():
+    from deft.report.tables import table1_ci
+
+    t = table1_ci(tidy(RECS)).set_index("noise_rate")
+    # two seeds, run-level values only: the t(1) interval over seeds, 0.8 +- 12.706 * 0.1414 / sqrt(2) = 0.8 +- 1.2706
+    assert t.loc[0.0, "deft"] == "*0.800 [-0.471, 2.071]" and t.loc[0.0, "nll"].startswith("0.700 [")
+    assert t.loc[0.3, "deft"] == "*0.400" and t.loc[0.3, "nll"] == "0.200"  # one seed: no interval
+    assert t.loc[0.0, "n_seeds"] == 2 and t.loc[0.0, "n_items"] == 1
+
+
+def test_best_follows_the_metric_direction():
+    from deft.report.tables import table1_ci
+
+    recs = [record("nll", 0, 0.3, metric="token_forgetting_rate"), record("deft", 0, 0.1, metric="token_forgetting_rate"),
+            record("nll", 0, 0.3), record("deft", 0, 0.1)]
+    t = table1_ci(tidy(recs)).set_index("metric")
+    assert t.loc["token_forgetting_rate", "deft"] == "*0.100" and t.loc["exact_match", "nll"] == "*0.300"
+    with pytest.raises(ValueError, match="'bleu' has no declared direction"):
+        table1_ci(tidy([record("nll", 0, 0.3, metric="bleu")]))
+
+
+def _with_samples(tmp_path, per_item: dict) -> list[dict]:
+    """Records with samples.jsonl beside them: per_item[(objective, seed)] = list of 0/1 scores."""
+    recs = []
+    for (obj, seed), scores in per_item.items():
+        r = record(obj, seed, float(np.mean(scores)))
+        path = tmp_path / f"{obj}-{seed}" / "record.json"
+        records.write(path, r)
+        (path.parent / "samples.jsonl").write_text("".join(
+            json.dumps({"task": "deft_arithmetic", "doc_id": i, "exact_match": s}) + "\n" for i, s in enumerate(scores)))
+        recs.append({**r, "_path": str(path)})
+    return recs
+
+
+def test_paired_difference_with_nll_is_paired_by_item_and_signed_by_direction(tmp_path):
+    from deft.report.aggregate import item_scores
+    from deft.report.tables import paired_vs
+
+    rng = np.random.default_rng(0)
+    hard = rng.random(200) < 0.5  # shared item difficulty: pairing removes it
+    per = {("nll", s): [float(h and rng.random() < 0.9) for h in hard] for s in (0, 1, 2)}
+    per |= {("deft", s): [float(h or rng.random() < 0.3) for h in hard] for s in (0, 1, 2)}
+    recs = _with_samples(tmp_path, per)
+    items = item_scores(recs)
+    assert len(items) == 6 * 200 and set(items.item) == {f"deft_arithmetic:{i}" for i in range(200)}
+    p = paired_vs(tidy(recs), items).iloc[0]
+    diff = np.mean([np.mean(per[("deft", s)]) - np.mean(per[("nll", s)]) for s in (0, 1, 2)])
+    assert p.difference == pytest.approx(diff) and p.ci_low > 0 and p.verdict == "better"
+    assert p.n_seeds == 3 and p.n_items == 200 and 0 < p.mde < p.difference
+    # the same numbers as a lower-is-better metric: the verdict turns
+    lower = tidy(recs).assign(metric="token_forgetting_rate")
+    assert paired_vs(lower, items.assign(metric="token_forgetting_rate")).iloc[0].verdict == "worse"
+
+
+def test_paired_difference_without_items_falls_back_to_seeds():
+    from deft.report.tables import paired_vs
+
+    p = paired_vs(tidy(RECS)).set_index("noise_rate")
+    assert p.loc[0.0, "difference"] == pytest.approx(0.1) and p.loc[0.0, "n_seeds"] == 2
+    assert p.loc[0.0, "ci_low"] == pytest.approx(0.1 - 12.7062 * 0.2, rel=1e-4)
+    assert p.loc[0.0, "verdict"] == "no detectable difference"
+    assert p.loc[0.3, "difference"] == pytest.approx(0.2) and np.isnan(p.loc[0.3, "ci_low"])
+
+
+def test_improvement_probability_across_cells():
+    from deft.report.tables import improvement_probability
+
+    recs = [record(o, s, v + 0.01 * s, noise_rate=r) for r in (0.0, 0.1, 0.2, 0.3) for s in (0, 1, 2)
+            for o, v in (("nll", 0.5), ("deft", 0.6 if r < 0.3 else 0.4))]
+    t = improvement_probability(tidy(recs)).iloc[0]
+    assert (t.objective, t.metric, t.n_cells) == ("deft", "exact_match", 4)
+    assert t.probability == pytest.approx(0.75) and t.ci_low <= 0.75 <= t.ci_high
+    forgetting = tidy(recs).assign(metric="token_forgetting_rate")  # lower is better: 1 - 0.75
+    assert improvement_probability(forgetting).iloc[0].probability == pytest.approx(0.25)
+
+
+def test_paper_numbers_sit_beside_reproduced_ones():
+    from deft.report.tables import paper_vs_reproduced
+
+    recs = [record("deft", 0, 50.0, backbone="llama-3.1-8b", domain="figfont", metric="jaro_winkler"),
+            record("deft", 1, 40.0, backbone="llama-3.1-8b", domain="figfont", metric="jaro_winkler")]
+    t = paper_vs_reproduced(tidy(recs))
+    assert len(t) == 18  # every published cell is listed
+    row = t[(t.domain == "figfont") & (t.objective == "deft")].iloc[0]
+    assert row.paper == 46.34 and row.reproduced == 45.0 and row.difference == pytest.approx(45.0 - 46.34)
+    assert t[(t.domain == "math")].reproduced.isna().all()
+
+
+def test_figure_scripts_write_png_and_pdf(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    recs = RECS + [record("deft", s, 0.5 + s / 10, noise_rate=r, regime="weak", domain="figfont",
+                          metric="jaro_winkler") for s in (0, 1, 2) for r in (0.0, 0.3)]
+    from deft.report.tables import cells, improvement_probability
+
+    cells(tidy(recs)).to_csv(tmp_path / "cells.csv", index=False)
+    improvement_probability(tidy(recs)).to_csv(tmp_path / "improvement.csv", index=False)
+    logs = pd.DataFrame([{"regime": g, "objective": o, "noise_rate": 0.0, "seed": 0, "step": s, "mean_p": 0.1 * s,
+                          "mean_a": 0.05 * s if o == "deft" else None}
+                         for g in ("weak", "strong") for o in ("nll", "deft") for s in range(1, 5)])
+    logs.to_csv(tmp_path / "logs.csv", index=False)
+    forgetting = [record(o, s, -0.1 * s, noise_rate=r, metric=m) for o in ("nll", "deft") for s in (0, 1)
+                  for r in (0.0, 0.3) for m in ("prior_task_delta", "token_forgetting_rate")]
+    cells(tidy(forgetting)).to_csv(tmp_path / "forgetting.csv", index=False)
+    rng = np.random.default_rng(0)
+    tokens = pd.DataFrame([{"regime": g, "noise_rate": 0.0, "seed": 0, "model": m, "objective": o, "p_y": rng.random(),
+                            "entropy": 3 * rng.random(), "gate": 1.0, "grad": rng.random()}
+                           for g in ("weak", "strong") for o in ("nll", "deft") for m in ("base", o) for _ in range(30)])
+    tokens.to_csv(tmp_path / "tokens.csv", index=False)
+    stats = pd.DataFrame([{"regime": "weak", "noise": n, "example": f"e{i}", "corrupted": n != "clean" and i < 3,
+                           "gate_nll": 1.0, "gate_deft": 0.1 if i < 3 else 0.9} for n in ("clean", "answer-0.3")
+                          for i in range(10)])
+    stats.to_csv(tmp_path / "stats.csv", index=False)
+    runs = [("noise_robustness", "cells.csv"), ("improvement_probability", "improvement.csv"),
+            ("gating_dynamics", "logs.csv"), ("forgetting", "forgetting.csv"),
+            ("gradient_maps", "tokens.csv"), ("confident_conflicts", "stats.csv", str(tmp_path / "conflicts.csv"))]
+    for script, data, *extra in runs:
+        subprocess.run([sys.executable, str(root / "paper_figures" / f"{script}.py"), str(tmp_path / data),
+                        str(tmp_path / script), *extra], check=True, timeout=120)
+        assert (tmp_path / f"{script}.png").stat().st_size > 5000 and (tmp_path / f"{script}.pdf").exists()
+    conflicts = pd.read_csv(tmp_path / "conflicts.csv").set_index("objective")
+    assert conflicts.loc["nll", "gate_share_corrupted"] == pytest.approx(0.3)
+    assert conflicts.loc["deft", "gate_share_corrupted"] == pytest.approx(0.3 / 6.6)
+
+
+def test_report_has_tables_figures_provenance_and_config(tmp_path):
+    from deft.report.markdown import build
+
+    paths = []
+    for i, r in enumerate(RECS):
+        records.write(tmp_path / f"r{i}.json", r)
+        paths.append(tmp_path / f"r{i}.json")
+    aggregate(paths, tmp_path / "tables")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "noise_robustness.png").write_bytes(b"png")
+    text = build(tmp_path / "tables", tmp_path / "figures", {"grid": {"seeds": [0, 1]}}, tmp_path / "out" / "report.md")
+    assert "## Table 1 (mean over seeds)" in text and "| strong" in text
+    assert "![noise_robustness](../figures/noise_robustness.png)" in text
+    assert "## Provenance of each run record" in text and "c1" in text
+    assert text.count("| run    | strong") == 6 and text.count("| base   | strong") == 1  # one row per record
+    assert "seeds:\n  - 0\n  - 1" in text
+    assert (tmp_path / "out" / "report.md").read_text() == text
+
+
+def test_heldout_tokens_carry_their_record_identity(tmp_path):
+    for name, rec in (("base", record("base", 0, 0.5, kind="base")), ("run", record("deft", 1, 0.7, noise_rate=0.3))):
+        records.write(tmp_path / name / "record.json", rec)
+        pd.DataFrame({"model": [rec["run"]["objective"]], "objective": ["deft"], "p_y": [0.5], "entropy": [1.0],
+                      "gate": [0.4], "grad": [0.3]}).to_csv(tmp_path / name / "tokens.csv", index=False)
+    aggregate([tmp_path / "base" / "record.json", tmp_path / "run" / "record.json"], tmp_path / "tables")
+    t = pd.read_csv(tmp_path / "tables" / "heldout_tokens.csv")
+    assert list(t.model) == ["base", "deft"] and list(t.seed) == [0, 1] and list(t.noise_rate) == [0.0, 0.3]
+    assert set(t.columns) >= {"regime", "backbone", "domain", "noise_kind", "p_y", "entropy", "gate", "grad"}

@@ -1,0 +1,103 @@
+"""Interruption, non-finite steps, determinism and offline behaviour of the training stage."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from deft.train.trainer import train
+
+ROWS = [{"id": str(i), "domain": "arithmetic", "prompt": f"Calculate {i} + {i}.", "answer": str(2 * i)}
+        for i in range(24)]
+SETTINGS = {"objective": "deft", "batch_size": 4, "learning_rate": 1e-3, "save_steps": 2, "seed": 3}
+
+
+@pytest.fixture()
+def data(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    return path
+
+
+def weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+KILL_AT_STEP_5 = """
+import os, signal, sys
+from transformers import TrainerCallback
+from deft.train.trainer import train
+
+class Kill(TrainerCallback):
+    def on_step_begin(self, args, state, control, **kw):
+        if state.global_step == 4:  # checkpoint-4 is on disk
+            os.kill(os.getpid(), signal.SIGKILL)
+
+train(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], {settings}, callbacks=[Kill()])
+"""
+
+
+def test_killed_run_resumes_from_its_checkpoint_and_ends_identical(tiny_model, data, tmp_path):
+    whole = tmp_path / "whole"
+    train(tiny_model, data, whole, tmp_path / "whole.jsonl", SETTINGS)
+    out, log = tmp_path / "resumed", tmp_path / "resumed.jsonl"
+    proc = subprocess.run([sys.executable, "-c", KILL_AT_STEP_5.format(settings=SETTINGS), str(tiny_model), str(data),
+                           str(out), str(log)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert (tmp_path / "resumed.work" / "checkpoint-4").is_dir() and not out.exists()
+    summary = train(tiny_model, data, out, log, SETTINGS)
+    assert summary["resumed_from"].endswith("checkpoint-4") and summary["steps"] == 6
+    a, b = weights(whole), weights(out)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(x)["step"] for x in log.read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    assert not (tmp_path / "resumed.work").exists()
+
+
+def test_same_seed_same_weights_other_seed_differs(tiny_model, data, tmp_path):
+    cfg = {**SETTINGS, "save_steps": 0, "max_steps": 3}
+    train(tiny_model, data, tmp_path / "a", tmp_path / "a.jsonl", cfg)
+    train(tiny_model, data, tmp_path / "b", tmp_path / "b.jsonl", cfg)
+    train(tiny_model, data, tmp_path / "c", tmp_path / "c.jsonl", {**cfg, "seed": 4})
+    a, b, c = weights(tmp_path / "a"), weights(tmp_path / "b"), weights(tmp_path / "c")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    assert (tmp_path / "a.jsonl").read_text().count("\n") == 3
+
+
+def poison_at(step):
+    from transformers import TrainerCallback
+
+    class Poison(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+            if state.global_step + 1 == step:
+                next(model.parameters()).grad[0, 0] = float("nan")
+
+    return Poison()
+
+
+def test_nonfinite_gradient_stops_naming_step_and_objective(tiny_model, data, tmp_path):
+    with pytest.raises(FloatingPointError, match="non-finite loss or gradient at step 2 for objective 'deft'"):
+        train(tiny_model, data, tmp_path / "m", tmp_path / "l.jsonl", {**SETTINGS, "save_steps": 0},
+              callbacks=[poison_at(2)])
+
+
+def test_nonfinite_gradient_can_be_skipped_and_is_counted(tiny_model, data, tmp_path):
+    summary = train(tiny_model, data, tmp_path / "m", tmp_path / "l.jsonl",
+                    {**SETTINGS, "save_steps": 0, "nonfinite": "skip"}, callbacks=[poison_at(2)])
+    assert summary["skipped_steps"] == [2]
+    rows = [json.loads(x) for x in (tmp_path / "l.jsonl").read_text().splitlines()]
+    assert [r["skipped"] for r in rows] == [False, True, False, False, False, False]
+    w = weights(tmp_path / "m")
+    assert all(torch.isfinite(v).all() for v in w.values())
+
+
+def test_hub_backbone_fails_at_once_offline_naming_the_id(monkeypatch, tmp_path):
+    from deft.train.backbones import prepare_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(RuntimeError, match="backbone 'Qwen/Qwen2.5-Math-1.5B' is not in the local Hugging Face cache"):
+        prepare_hub("Qwen/Qwen2.5-Math-1.5B", tmp_path / "out")
