@@ -61,10 +61,11 @@ def check(config: dict) -> None:
         kind = name.split("-", 1)[0]
         if kind not in DOMAINS:
             _fail("data.domains", name, f"allowed: {sorted(DOMAINS)}, optionally followed by -<variant>")
-        if kind != name and "hub" not in params:
-            raise ValueError(f"config: data.domains.{name}: a -<variant> domain needs `hub:` (its own fields)")
-        for key in set(params) - DOMAINS[kind].params - {"hub", "eval_task"}:
-            _fail(f"data.domains.{name}", key, f"allowed keys: {sorted(DOMAINS[kind].params)}")
+        if "hub" not in params and not DOMAINS[kind].offline:
+            raise ValueError(f"config: data.domains.{name}: a {kind} domain needs `hub:` (a dataset id and its "
+                             "fields); it has no offline generator")
+        for key in set(params) - DOMAINS[kind].params - {"hub", "eval_task", "sizes"}:
+            _fail(f"data.domains.{name}", key, f"allowed keys: {sorted(DOMAINS[kind].params | {'sizes'})}")
         if "hub" in params:
             from .data.hub import check_spec
 
@@ -87,6 +88,7 @@ def check(config: dict) -> None:
             _fail(f"regimes.{name}.backbone", r["backbone"], f"allowed: {sorted(backbones)}")
         if r["domain"] not in data["domains"]:
             _fail(f"regimes.{name}.domain", r["domain"], f"allowed: {sorted(data['domains'])}")
+    _check_references(config)
     grid = config["grid"]
     for key in ("regimes", "objectives", "noise_kinds", "noise_rates", "seeds"):
         _no_duplicates(f"grid.{key}", grid[key])
@@ -133,6 +135,34 @@ def runs(config: dict) -> list[dict]:
                             seen.add(key)
                             out.append(run)
     return out
+
+
+def targeted_domains(config: dict, backbone: str) -> set[str]:
+    """The domains ``backbone`` is fine-tuned on in this config's regimes, and the domain a prior
+    backbone was built on."""
+    spec = config["backbones"].get(backbone, {})
+    out = {r["domain"] for r in config["regimes"].values() if r["backbone"] == backbone}
+    return out | ({spec["domain"]} if spec.get("source") == "prior" else set())
+
+
+def _check_references(config: dict) -> None:
+    """analysis.reference: {backbone: domain}, the clean set forgetting is measured on; it must be a
+    configured domain that the backbone is not fine-tuned on (else it re-measures the task)."""
+    for backbone, domain in config.get("analysis", {}).get("reference", {}).items():
+        where = f"analysis.reference.{backbone}"
+        if backbone not in config["backbones"]:
+            _fail("analysis.reference", backbone, f"allowed: backbones of this config {sorted(config['backbones'])}")
+        if domain not in config["data"]["domains"]:
+            _fail(where, domain, f"allowed: {sorted(config['data']['domains'])}")
+        targeted = targeted_domains(config, backbone)
+        if domain in targeted:
+            _fail(where, domain, f"it is a domain {backbone} is fine-tuned on ({sorted(targeted)}); allowed: "
+                  f"{sorted(set(config['data']['domains']) - targeted)}")
+
+
+def reference_domain(config: dict, backbone: str) -> str | None:
+    """The forgetting reference domain of ``backbone`` (analysis.reference), or None."""
+    return config.get("analysis", {}).get("reference", {}).get(backbone)
 
 
 def train_settings(config: dict, backbone: str, domain: str) -> dict:

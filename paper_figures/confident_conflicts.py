@@ -1,7 +1,9 @@
 """Confident conflicts, from results/tables/token_stats.csv only: on noisy training data under the
-model before fine-tuning, the share of each objective's total gate mass on corrupted examples, per
-regime and noise setting, against the share of their tokens (dashed: what nll gives). Also writes
-the numbers as a table.
+model before fine-tuning, the share of each objective's logit-gradient norm that falls on the
+changed answer tokens of corrupted examples, per regime and noise setting, against their share of
+tokens (dashed). Token statistics without token classes (written before they existed) fall back to
+the gate mass on all tokens of corrupted examples. Also writes the numbers as a table (end-of-turn
+and unchanged tokens, gate shares beside).
     python paper_figures/confident_conflicts.py results/tables/token_stats.csv \
         results/figures/confident_conflicts results/tables/confident_conflicts.csv
 """
@@ -36,11 +38,13 @@ def main(stats_csv, out_stem, table_csv) -> None:
     table = shares(pd.read_csv(stats_csv))
     write_bytes_atomic(table_csv, table.to_csv(index=False).encode())
     style()
-    g = sns.catplot(data=table, x="objective", y="gate_share_corrupted", col="regime", hue="noise", kind="bar",
-                    height=2.6, aspect=1.1)
+    by_class = "grad_share_changed" in table
+    y, share = ("grad_share_changed", "token_share_changed") if by_class else \
+        ("gate_share_corrupted", "token_share_corrupted")
+    g = sns.catplot(data=table, x="objective", y=y, col="regime", hue="noise", kind="bar", height=2.6, aspect=1.1)
     for ax, (_, sub) in zip(g.axes.flat, table.groupby("regime", sort=False)):
-        ax.axhline(sub.token_share_corrupted.iloc[0], ls="--", c="grey")
-        ax.set_ylabel("gate mass on corrupted examples")
+        ax.axhline(sub[share].iloc[0], ls="--", c="grey")
+        ax.set_ylabel("gradient norm on changed answer tokens" if by_class else "gate mass on corrupted examples")
     save(g.figure, out_stem)
 
 

@@ -72,6 +72,7 @@ class Domain:
     params: frozenset = frozenset()  # generator settings a config may set
     # Two examples that share this key may not sit in different splits.
     overlap_key: Callable[[dict], str] = field(default=lambda e: e["question"])
+    offline: bool = True  # generated here; False: training data only by dataset id (paper scale)
 
 
 def _replace_last_boxed(response: str, new: str) -> str:
@@ -118,14 +119,15 @@ DOMAINS = {
     "figfont": Domain("figfont", _figfont, _corrupt_figfont, frozenset(["fonts", "min_word_len", "max_word_len"]),
                       overlap_key=lambda e: e["answer"]),
     # Paper scale: training data by dataset id (deft.data.hub); evaluated by their lm-eval tasks.
-    "math": Domain("math", _hub_only("math"), _corrupt_math),
-    "medical": Domain("medical", _hub_only("medical"), _corrupt_medical),
+    "math": Domain("math", _hub_only("math"), _corrupt_math, offline=False),
+    "medical": Domain("medical", _hub_only("medical"), _corrupt_medical, offline=False),
 }
 
 
 def kind_of(name: str) -> str:
     """The domain kind of a configured domain name: the name itself, or ``<kind>-<variant>``
-    (e.g. ``medical-llama``: the medical data with the fields written for Llama models)."""
+    (e.g. ``medical-llama``: the medical data with the fields written for Llama models;
+    ``arithmetic-mult``: the arithmetic generator with its own settings)."""
     kind = name.split("-", 1)[0]
     if kind not in DOMAINS:
         raise ValueError(f"domain {name!r} is not allowed; allowed: one of {sorted(DOMAINS)}, optionally "
@@ -134,4 +136,4 @@ def kind_of(name: str) -> str:
 
 
 def user_prompt(domain: str, question: str) -> str:
-    return f"{question.rstrip()}\n{INSTRUCTION[domain]}"
+    return f"{question.rstrip()}\n{INSTRUCTION[kind_of(domain)]}"

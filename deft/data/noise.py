@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 
-from .domains import DOMAINS
+from .domains import DOMAINS, kind_of
 
 NOISE_KINDS = ("answer", "shuffle")
 
@@ -41,7 +41,7 @@ def _wrong_answer(examples, i, kind, seed) -> str:
     rng = random.Random(f"noise-value:{seed}:{kind}:{i}")
     if kind == "answer":
         pool = [e["answer"] for e in examples]
-        return DOMAINS[ex["domain"]].corrupt(ex["answer"], rng, pool)
+        return DOMAINS[kind_of(ex["domain"])].corrupt(ex["answer"], rng, pool)
     others = [j for j in range(len(examples)) if examples[j]["answer"] != ex["answer"]]
     if not others:
         raise ValueError("shuffle noise needs at least two distinct answers in the training set")

@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 
 from ..io import dumps_jsonl, write_bytes_atomic
-from .domains import DOMAINS, user_prompt
+from .domains import DOMAINS, kind_of, user_prompt
 
 SPLIT_ORDER = ("test", "prior_dev", "prior", "train")
 
@@ -21,9 +21,7 @@ def _split_seed(seed: int, split: str) -> int:
 
 
 def build_splits(domain: str, sizes: dict[str, int], seed: int, params: dict | None = None) -> dict:
-    if domain not in DOMAINS:
-        raise ValueError(f"unknown domain {domain!r}; allowed: {sorted(DOMAINS)}")
-    d = DOMAINS[domain]
+    d = DOMAINS[kind_of(domain)]
     claimed: set[str] = set()
     out = {}
     for split in SPLIT_ORDER:
@@ -64,9 +62,11 @@ def make(domain: str, params: dict, sizes: dict, seed: int, out_dir) -> dict:
         from .hub import fetch
 
         return fetch(domain, params["hub"], out_dir)
-    if domain not in DOMAINS:
-        raise ValueError(f"domain {domain!r} has no offline generator (a -<variant> domain needs `hub:`); "
-                         f"allowed: {sorted(DOMAINS)}")
+    if not DOMAINS[kind_of(domain)].offline:
+        raise ValueError(f"domain {domain!r} has no offline generator; give data.domains.{domain}.hub "
+                         f"(allowed offline kinds: {sorted(k for k, d in DOMAINS.items() if d.offline)})")
+    params = dict(params)
+    sizes = {**sizes, **params.pop("sizes", {})}  # a domain may set its own (a reference set: test only)
 
     splits = build_splits(domain, sizes, seed, params)
     manifest = {"domain": domain, "seed": seed, "params": params,

@@ -6,9 +6,10 @@ and per objective the gate w and the normalised gradient magnitude w * ||pi - e_
 the logit gradient of that token, up to the 1/num_items factor). Gates come from
 ``deft.losses.terms``, the same code the trainer uses.
 
-``conflict_shares`` splits each objective's total gate mass into corrupted vs clean examples (the
-"confident conflict" analysis); ``forgetting_rate`` is the share of reference tokens that were the
-model's top-1 prediction before fine-tuning and are not after.
+``conflict_shares`` splits each objective's logit-gradient norm over the changed answer tokens,
+unchanged tokens and end-of-turn tokens of corrupted examples and the clean examples (the
+"confident conflict" analysis); forgetting lives in
+``deft.eval.forgetting``.
 """
 from __future__ import annotations
 
@@ -60,43 +61,74 @@ def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, di
     return pd.concat(rows, ignore_index=True)
 
 
+TOKEN_CLASSES = ("changed", "unchanged", "end", "clean")
+
+
+def token_classes(tokenizer, example: dict, original_answer: str | None) -> list[str]:
+    """The class of each response token of ``example`` (its training encoding): ``clean`` for an
+    uncorrupted example (``original_answer`` None); for a corrupted one ``changed`` where its
+    token differs from the uncorrupted answer's token at that position (or the original is shorter),
+    ``unchanged`` where it is the same, and ``end`` for end-of-turn, special and whitespace tokens
+    (they close the answer whatever it says)."""
+    _, labels = encode_example(tokenizer, example)
+    noisy = [t for t in labels if t != -100]
+    if original_answer is None:
+        return ["clean"] * len(noisy)
+    _, orig_labels = encode_example(tokenizer, {**example, "answer": original_answer})
+    orig = [t for t in orig_labels if t != -100]
+    special = set(tokenizer.all_special_ids)
+    out = []
+    for i, t in enumerate(noisy):
+        if t in special or not tokenizer.decode([t]).strip():
+            out.append("end")
+        else:
+            out.append("unchanged" if i < len(orig) and orig[i] == t else "changed")
+    return out
+
+
 def conflict_shares(stats: pd.DataFrame, corrupted_ids: set, objectives) -> pd.DataFrame:
-    """Per objective: the share of total gate mass on tokens of corrupted vs clean examples, next to
-    the share of tokens that are corrupted (what an objective that ignores confidence would give)."""
+    """Per objective, where its update goes on noisy training data: the share of the total
+    logit-gradient norm (``grad_*``: gate x ||pi - e_y||) on each token class of corrupted examples
+    (``changed`` answer tokens, ``unchanged`` ones, ``end`` of turn), beside each class's share of
+    tokens (what an objective blind to confidence gives, up to ||pi - e_y||); and the share of the
+    gate mass on all tokens of corrupted examples (the coarser earlier measure). Without a
+    ``token_class`` column (token statistics written before it existed) only the example-level
+    shares are given."""
     bad = stats.example.isin(corrupted_ids)
+    classes = stats.token_class if "token_class" in stats else None
     out = []
     for name in objectives:
-        g = stats[f"gate_{name}"]
-        total = g.sum()
-        out.append({"objective": name, "token_share_corrupted": bad.mean(),
-                    "gate_share_corrupted": g[bad].sum() / total if total else float("nan"),
-                    "gate_share_clean": g[~bad].sum() / total if total else float("nan")})
+        g, grad = stats[f"gate_{name}"], stats.get(f"grad_{name}")
+        total_g = g.sum()
+        row = {"objective": name, "token_share_corrupted": bad.mean(),
+               "gate_share_corrupted": g[bad].sum() / total_g if total_g else float("nan"),
+               "gate_share_clean": g[~bad].sum() / total_g if total_g else float("nan")}
+        if grad is not None:
+            total = grad.sum()
+            row["grad_share_corrupted"] = grad[bad].sum() / total if total else float("nan")
+            if classes is not None:
+                for c in TOKEN_CLASSES[:3]:
+                    row[f"token_share_{c}"] = (classes == c).mean()
+                    row[f"grad_share_{c}"] = grad[classes == c].sum() / total if total else float("nan")
+        out.append(row)
     return pd.DataFrame(out)
-
-
-def forgetting_rate(top1_before, top1_after) -> float:
-    """Share of tokens correct (top-1 == target) before fine-tuning that are no longer correct after."""
-    before = torch.as_tensor(top1_before, dtype=torch.bool)
-    after = torch.as_tensor(top1_after, dtype=torch.bool)
-    if before.shape != after.shape:
-        raise ValueError(f"before {tuple(before.shape)} and after {tuple(after.shape)} must cover the same tokens")
-    n = int(before.sum())
-    return float((before & ~after).sum()) / n if n else float("nan")
 
 
 def token_stats_stage(model_dir, train_path, audit_path, objectives: dict, n_examples: int, out_csv,
                       identity: dict) -> pd.DataFrame:
     """Pipeline stage: token statistics of the first ``n_examples`` of a (noisy) training set under
-    the model before fine-tuning, each token marked with whether its example was corrupted."""
+    the model before fine-tuning, each token marked with whether its example was corrupted and
+    its ``token_class`` (``token_classes``)."""
     import json
 
     from ..io import read_jsonl, write_bytes_atomic
 
     examples = read_jsonl(train_path)[:n_examples]
-    corrupted = {c["id"] for c in json.loads(open(audit_path).read())["corrupted"]}
+    original = {c["id"]: c["original"] for c in json.loads(open(audit_path).read())["corrupted"]}
     model, tok = load_for_analysis(model_dir)
     stats = token_stats(model, tok, examples, objectives)
-    stats.insert(0, "corrupted", stats.example.isin(corrupted))
+    stats.insert(0, "token_class", [c for e in examples for c in token_classes(tok, e, original.get(e["id"]))])
+    stats.insert(0, "corrupted", stats.example.isin(set(original)))
     for key, value in reversed(list(identity.items())):
         stats.insert(0, key, value)
     write_bytes_atomic(out_csv, stats.to_csv(index=False).encode())
@@ -119,27 +151,6 @@ def load_for_analysis(model_dir):
     cuda = torch.cuda.is_available()
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if cuda else torch.float32)
     return model.to("cuda" if cuda else "cpu"), AutoTokenizer.from_pretrained(model_dir)
-
-
-def reference_hits(model, tokenizer, reference_path, n_examples: int = 64) -> dict:
-    """Per response token of the first ``n_examples`` of a clean reference set, whether the model's
-    top-1 prediction is the target (``top1``, for the token-level forgetting rate); per example,
-    whether all of them are (``exact``).
-
-    ``exact`` is greedy exact-match accuracy without generating: greedy decoding reproduces the
-    answer and its end-of-turn token if and only if the target is the arg-max at every position
-    given the answer's own prefix (induction over positions), which is what ``top1`` checks.
-    """
-    from ..io import read_jsonl
-
-    stats = token_stats(model, tokenizer, read_jsonl(reference_path)[:n_examples], {}, batch=4)
-    exact = stats.groupby("example", sort=False).top1.all()
-    return {"top1": [bool(x) for x in stats.top1], "exact": [bool(x) for x in exact]}
-
-
-def task_accuracy(hits: dict) -> float:
-    """Greedy exact-match accuracy on the reference set (see ``reference_hits``)."""
-    return sum(hits["exact"]) / len(hits["exact"]) if hits["exact"] else float("nan")
 
 
 def heldout_tokens(model, tokenizer, examples: list[dict], objectives: dict[str, dict], model_label: str) -> pd.DataFrame:

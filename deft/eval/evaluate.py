@@ -87,14 +87,16 @@ def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_si
 
 def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_samples, eval_cfg: dict,
                        config_slice: dict, *, train_summary=None, audit=None, base_record=None,
-                       reference=None, out_tokens=None, token_objectives=None, n_analysis: int = 64) -> dict:
+                       reference=None, reference_domain=None, out_tokens=None, token_objectives=None,
+                       n_analysis: int = 64) -> dict:
     """Pipeline stage: evaluate a model and write its run record (and per-sample responses).
 
     ``identity``: backbone, domain, regime, objective, params, noise_kind, noise_rate, seed.
     ``train_summary``/``audit``/``base_record``: paths of the training summary, noise audit and the
     base model's record (absent for a base evaluation).
 
-    Forgetting, against ``reference`` (a clean set of the prior task): the record keeps the model's
+    Forgetting, against ``reference`` (the test split of ``reference_domain``: a clean task the
+    backbone holds and is not fine-tuned on, config analysis.reference): the record keeps the model's
     per-token top-1 hits and per-example greedy exact matches on its first ``n_analysis`` examples;
     a run's ``token_forgetting_rate`` is the share of the base model's token hits it lost, its
     ``prior_task_accuracy`` the exact-match accuracy and ``prior_task_delta`` that minus the base's.
@@ -104,7 +106,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
     """
     from .. import losses
     from ..io import dumps_jsonl, read_jsonl, write_bytes_atomic
-    from . import analysis, records
+    from . import analysis, forgetting, records
 
     def load(path):
         return json.loads(Path(path).read_text()) if path else None
@@ -119,14 +121,14 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
     if reference or out_tokens:
         model, tok = analysis.load_for_analysis(model_dir)
         if reference:
-            hits = analysis.reference_hits(model, tok, reference, n_analysis)
-            result["metrics"]["prior_task_accuracy"] = analysis.task_accuracy(hits)
+            hits = forgetting.reference_hits(model, tok, reference, n_analysis)
+            result["metrics"]["prior_task_accuracy"] = forgetting.task_accuracy(hits)
             if base is not None and base.get("reference"):
-                result["metrics"]["token_forgetting_rate"] = analysis.forgetting_rate(base["reference"]["top1"],
+                result["metrics"]["token_forgetting_rate"] = forgetting.forgetting_rate(base["reference"]["top1"],
                                                                                       hits["top1"])
                 if "exact" in base["reference"]:
                     result["metrics"]["prior_task_delta"] = (result["metrics"]["prior_task_accuracy"]
-                                                             - analysis.task_accuracy(base["reference"]))
+                                                             - forgetting.task_accuracy(base["reference"]))
         if out_tokens:
             tokens = analysis.heldout_tokens(model, tok, read_jsonl(test_path)[:n_analysis], token_objectives or {},
                                              identity["objective"])
@@ -136,7 +138,8 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
         "run": identity,
         "metrics": result["metrics"],
         "base_metrics": None if base is None else base["metrics"],
-        "reference": None if hits is None else {"sha256": records.sha256_file(reference), **hits},
+        "reference": None if hits is None else {"sha256": records.sha256_file(reference), "domain": reference_domain,
+                                                **hits},
         "n_test": result["n"],
         "data": {"test_sha256": records.sha256_file(test_path),
                  "train_sha256": audit_d["train_sha256"] if audit_d else None,

@@ -29,7 +29,11 @@ def jaro_winkler_100(response: str, gold: str) -> float:
 
 
 def score(domain: str, response: str, gold: str) -> dict[str, float]:
-    """Metrics of one response; the keys are the metric names used in records and tables."""
+    """Metrics of one response; the keys are the metric names used in records and tables. A
+    ``<kind>-<variant>`` domain is scored as its kind."""
+    from ..data.domains import kind_of
+
+    domain = kind_of(domain)
     if domain == "arithmetic":
         return {"exact_match": float(extract_last_integer(response) == extract_last_integer(gold))}
     if domain == "figfont":

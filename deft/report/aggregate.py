@@ -148,10 +148,37 @@ def item_scores(recs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)
 
 
+FORGETTING_COLUMNS = ["regime", "backbone", "domain", "objective", "noise_rate", "seed", "reference_domain",
+                      "examples", "examples_held_before", "tokens", "tokens_held_before", "tokens_lost",
+                      "prior_task_accuracy", "prior_task_delta", "token_forgetting_rate"]
+
+
+def forgetting(recs: list[dict]) -> pd.DataFrame:
+    """One row per fine-tuned run with a reference set: what forgetting was measured on and its
+    denominators - the reference examples and tokens, how many of them the base model held (its
+    greedy exact matches; its top-1 tokens, the denominator of ``token_forgetting_rate``) and how
+    many of those held tokens the run lost - beside the run's three forgetting metrics."""
+    base = {(r["run"]["backbone"], r["run"]["domain"]): r["reference"] for r in recs
+            if r["kind"] == "base" and r.get("reference")}
+    rows = []
+    for r in recs:
+        ref, before = r.get("reference"), base.get((r["run"]["backbone"], r["run"]["domain"]))
+        if r["kind"] != "run" or not ref or not before or len(before["top1"]) != len(ref["top1"]):
+            continue
+        lost = sum(b and not a for b, a in zip(before["top1"], ref["top1"]))
+        rows.append({**{k: r["run"][k] for k in ("regime", "backbone", "domain", "objective", "noise_rate", "seed")},
+                     "reference_domain": ref.get("domain"), "examples": len(ref.get("exact") or []),
+                     "examples_held_before": sum(before.get("exact") or []), "tokens": len(ref["top1"]),
+                     "tokens_held_before": sum(before["top1"]), "tokens_lost": lost,
+                     **{m: r["metrics"].get(m) for m in ("prior_task_accuracy", "prior_task_delta",
+                                                         "token_forgetting_rate")}})
+    return pd.DataFrame(rows, columns=FORGETTING_COLUMNS)
+
+
 def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: bool = False) -> dict:
     """Pipeline stage: runs.csv, items.csv, cells.csv, train_logs.csv, heldout_tokens.csv, and
-    table1, table1_ci, paired_vs_nll, improvement_probability and paper_vs_reproduced as CSV,
-    Markdown and LaTeX."""
+    table1, table1_ci, paired_vs_nll, improvement_probability, paper_vs_reproduced and forgetting as
+    CSV, Markdown and LaTeX."""
     recs, bad = load_records(record_paths, skip_bad=skip_bad)
     if not recs:
         raise ValueError("no valid run records to aggregate")
@@ -167,6 +194,7 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
     write_table(paired_vs(df, items), out / "paired_vs_nll")
     write_table(improvement_probability(df, items), out / "improvement_probability")
     write_table(paper_vs_reproduced(df), out / "paper_vs_reproduced")
+    write_table(forgetting(recs), out / "forgetting")
     write_bytes_atomic(out / "train_logs.csv", train_logs(recs).to_csv(index=False).encode())
     write_bytes_atomic(out / "heldout_tokens.csv", heldout_tokens(recs).to_csv(index=False).encode())
     return {"records": len(recs), "skipped": bad}

@@ -16,6 +16,7 @@ SECTIONS = [("Table 1 (mean over seeds)", "table1.md"),
              "table1_ci.md"),
             ("Paired difference with nll (by seed and item), minimum detectable effect, verdict", "paired_vs_nll.md"),
             ("Probability of improvement over nll across cells", "improvement_probability.md"),
+            ("Forgetting on each backbone's reference task, with denominators", "forgetting.md"),
             ("Paper vs reproduced", "paper_vs_reproduced.md")]
 
 

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from deft.eval.analysis import conflict_shares, forgetting_rate, token_stats
+from deft.eval.analysis import conflict_shares, token_classes, token_stats
+from deft.eval.forgetting import forgetting_rate
 from deft.train.trainer import encode
 
 
@@ -25,6 +26,31 @@ def test_conflict_shares_split_the_gate_mass():
     assert t.loc["nll", "gate_share_corrupted"] == 0.5 and t.loc["nll", "token_share_corrupted"] == 0.5
     assert t.loc["deft", "gate_share_corrupted"] == pytest.approx(0.2)
     assert t.loc["deft", "gate_share_clean"] == pytest.approx(0.8)
+
+
+def test_conflict_shares_split_the_gradient_norm_by_token_class():
+    stats = pd.DataFrame({"example": ["a", "a", "a", "b", "b"],
+                          "token_class": ["changed", "unchanged", "end", "clean", "clean"],
+                          "gate_nll": [1.0] * 5, "grad_nll": [1.0, 0.2, 0.3, 0.5, 1.0],
+                          "gate_deft": [0.1, 0.9, 0.9, 0.5, 0.5], "grad_deft": [0.1, 0.1, 0.2, 0.3, 0.3]})
+    t = conflict_shares(stats, {"a"}, ["nll", "deft"]).set_index("objective")
+    assert t.loc["nll", "token_share_changed"] == 0.2 and t.loc["nll", "grad_share_changed"] == pytest.approx(1 / 3)
+    assert t.loc["deft", "grad_share_changed"] == pytest.approx(0.1)
+    assert t.loc["deft", "grad_share_end"] == pytest.approx(0.2)
+    assert t.loc["deft", "grad_share_corrupted"] == pytest.approx(0.4)
+    # the gate mass counts every token of the corrupted example, the end of turn included
+    assert t.loc["deft", "gate_share_corrupted"] == pytest.approx(1.9 / 2.9)
+
+
+def test_token_classes_mark_the_changed_answer_tokens(tiny_model):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    e = {"id": "x", "prompt": "Calculate 40 + 5.", "answer": "12395"}
+    assert [tok.decode([t]) for t in encode(tok, e["prompt"], "12395")[1] if t != -100][:5] == list("12395")
+    assert token_classes(tok, e, "12345") == ["unchanged"] * 3 + ["changed", "unchanged", "end"]
+    assert token_classes(tok, e, "45") == ["changed"] * 5 + ["end"]  # shorter original: the rest is new
+    assert token_classes(tok, e, None) == ["clean"] * 6
 
 
 def test_token_stats_match_the_losses_on_a_tiny_model(tiny_model):
@@ -70,7 +96,7 @@ def test_exact_match_without_generating_equals_greedy_generation(tiny_model, tmp
 
     from transformers import AutoTokenizer
 
-    from deft.eval.analysis import reference_hits, task_accuracy
+    from deft.eval.forgetting import reference_hits, task_accuracy
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     prompt = "Calculate 5 + 7."

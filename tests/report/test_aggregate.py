@@ -201,8 +201,9 @@ def test_figure_scripts_write_png_and_pdf(tmp_path):
                            for g in ("weak", "strong") for o in ("nll", "deft") for m in ("base", o) for _ in range(30)])
     tokens.to_csv(tmp_path / "tokens.csv", index=False)
     stats = pd.DataFrame([{"regime": "weak", "noise": n, "example": f"e{i}", "corrupted": n != "clean" and i < 3,
-                           "gate_nll": 1.0, "gate_deft": 0.1 if i < 3 else 0.9} for n in ("clean", "answer-0.3")
-                          for i in range(10)])
+                           "token_class": ("changed" if i < 3 else "clean") if n != "clean" else "clean",
+                           "gate_nll": 1.0, "grad_nll": 1.0, "gate_deft": 0.1 if i < 3 else 0.9,
+                           "grad_deft": 0.1 if i < 3 else 0.9} for n in ("clean", "answer-0.3") for i in range(10)])
     stats.to_csv(tmp_path / "stats.csv", index=False)
     runs = [("noise_robustness", "cells.csv"), ("improvement_probability", "improvement.csv"),
             ("gating_dynamics", "logs.csv"), ("forgetting", "forgetting.csv"),
@@ -214,6 +215,8 @@ def test_figure_scripts_write_png_and_pdf(tmp_path):
     conflicts = pd.read_csv(tmp_path / "conflicts.csv").set_index("objective")
     assert conflicts.loc["nll", "gate_share_corrupted"] == pytest.approx(0.3)
     assert conflicts.loc["deft", "gate_share_corrupted"] == pytest.approx(0.3 / 6.6)
+    assert conflicts.loc["deft", "grad_share_changed"] == pytest.approx(0.3 / 6.6)
+    assert conflicts.loc["deft", "token_share_changed"] == pytest.approx(0.3)
 
 
 def test_report_has_tables_figures_provenance_and_config(tmp_path):

@@ -1,5 +1,6 @@
 """The whole pipeline on a tiny configuration: every stage runs, the table has the right cells,
 and a second invocation has nothing to do."""
+import json
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,30 @@ def test_table1_has_base_and_every_objective_per_noise_rate(pipeline):
     assert (t.base == base).all()
 
 
+def test_intervals_items_and_forgetting_denominators(pipeline):
+    work, cfg = pipeline
+    tables = work / "results/tables"
+    items = pd.read_csv(tables / "items.csv")
+    em = items[(items.metric == "exact_match") & (items.kind == "run")]
+    assert len(em) == 4 * cfg["data"]["sizes"]["test"]  # four runs x every test item
+    cells = pd.read_csv(tables / "cells.csv")
+    em_cells = cells[cells.metric == "exact_match"]
+    assert (em_cells.n_items == cfg["data"]["sizes"]["test"]).all() and (em_cells.n_seeds == 1).all()
+    per_run = em.groupby(["objective", "noise_rate"]).value.mean()
+    assert sorted(em_cells.set_index(["objective", "noise_rate"])["mean"].round(9)) == sorted(per_run.round(9))
+    assert {"mde", "verdict", "direction"} <= set(pd.read_csv(tables / "paired_vs_nll.csv").columns)
+    poi = pd.read_csv(tables / "improvement_probability.csv")
+    assert set(poi.objective) == {"deft"} and ((poi.probability >= 0) & (poi.probability <= 1)).all()
+    # forgetting on the prior backbone's reference (a domain it is not fine-tuned on), with denominators
+    forgetting = pd.read_csv(tables / "forgetting.csv")
+    assert len(forgetting) == 4 and set(forgetting.reference_domain) == {"arithmetic-sub"}
+    ref = [json.loads(line) for line in (work / "results/reference/backbone=tiny-llama-prior/reference.jsonl").open()]
+    assert len(ref) == cfg["data"]["sizes"]["test"] and all("gold_answer" in r for r in ref)
+    assert (forgetting.examples == len(ref)).all() and (forgetting.tokens_held_before > 0).all()
+    rate = forgetting.tokens_lost / forgetting.tokens_held_before
+    assert rate.round(9).tolist() == forgetting.token_forgetting_rate.round(9).tolist()
+
+
 def test_records_carry_provenance_and_the_noise_audit(pipeline):
     import json
 
@@ -71,11 +96,14 @@ def test_records_carry_provenance_and_the_noise_audit(pipeline):
 
 def test_figures_analyses_report_and_second_run_does_nothing(pipeline):
     work, _ = pipeline
-    for fig in ("noise_robustness", "gating_dynamics", "gradient_maps", "confident_conflicts", "forgetting"):
+    for fig in ("noise_robustness", "improvement_probability", "gating_dynamics", "gradient_maps",
+                "confident_conflicts", "forgetting"):
         assert (work / f"results/figures/{fig}.png").stat().st_size > 5000, fig
         assert (work / f"results/figures/{fig}.pdf").exists(), fig
     conflicts = pd.read_csv(work / "results/tables/confident_conflicts.csv")
     assert set(conflicts.objective) == {"nll", "deft"} and (conflicts.token_share_corrupted > 0).all()
+    shares = conflicts[["grad_share_changed", "grad_share_unchanged", "grad_share_end"]].sum(axis=1)
+    assert ((shares > 0) & (shares <= conflicts.grad_share_corrupted + 1e-9)).all()
     nll = conflicts[conflicts.objective == "nll"].iloc[0]
     assert nll.gate_share_corrupted == pytest.approx(nll.token_share_corrupted)  # nll's gate is 1 everywhere
     tokens = pd.read_csv(work / "results/tables/heldout_tokens.csv")
@@ -101,3 +129,8 @@ def test_figures_analyses_report_and_second_run_does_nothing(pipeline):
     proc = snakemake(work, "-n")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
+    # Snakemake's self-contained HTML report from the cached results
+    proc = snakemake(work, "--report", "results/report.html")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (work / "results/report.html").read_text(errors="replace")
+    assert len(html) > 100_000 and "noise_robustness.png" in html and "improvement_probability" in html

@@ -48,7 +48,7 @@ def test_paper_training_runs_under_accelerate_with_fsdp_on_eight_gpus():
     out = proc.stdout + proc.stderr
     cmd = next(line for line in out.splitlines() if "deft.train.cli" in line)
     assert re.search(r"-m accelerate\.commands\.launch --config_file configs/accelerate/fsdp\.yaml "
-                     r"--num_processes 8 --num_machines 1 -m deft\.train_cli --model-dir", cmd), cmd
+                     r"--num_processes 8 --num_machines 1 -m deft\.train\.cli --model-dir", cmd), cmd
     assert '"bf16": true' in cmd and '"gradient_checkpointing": true' in cmd
     assert out.count("deft.train.cli") == 441
 
@@ -57,4 +57,4 @@ def test_embedded_training_runs_in_one_process():
     proc = snakemake("-n", "--forceall", "-p", "--configfile", "config/config.yaml", "--until", "train")
     assert proc.returncode == 0, proc.stderr[-3000:]
     cmd = next(line for line in (proc.stdout + proc.stderr).splitlines() if "deft.train.cli" in line)
-    assert re.search(rf"(^|\s){re.escape(sys.executable)} -m deft\.train_cli --model-dir", cmd), cmd
+    assert re.search(rf"(^|\s){re.escape(sys.executable)} -m deft\.train\.cli --model-dir", cmd), cmd

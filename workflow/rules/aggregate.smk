@@ -1,11 +1,5 @@
 # Records -> tidy tables and Table 1 -> figures -> reports. `snakemake figures` rebuilds them from
 # cached records; `snakemake --report results/report.html` bundles the outputs marked report() below.
-TABLES = "Tables"
-FIGURES = "Figures"
-
-
-def table_files(stem):
-    return multiext(f"results/tables/{stem}", ".csv", ".md", ".tex")
 
 
 rule aggregate:
@@ -14,7 +8,7 @@ rule aggregate:
         base=[f"results/base/backbone={b}/domain={d}/record.json" for b, d in base_cells()],
     output:
         runs="results/tables/runs.csv",
-        items="results/tables/items.csv",
+        item_scores="results/tables/items.csv",
         cells="results/tables/cells.csv",
         logs="results/tables/train_logs.csv",
         tokens="results/tables/heldout_tokens.csv",
@@ -25,6 +19,7 @@ rule aggregate:
                            category=TABLES),
         paper=report(table_files("paper_vs_reproduced"), caption="../report/paper_vs_reproduced.rst",
                      category=TABLES),
+        forgetting=report(table_files("forgetting"), caption="../report/forgetting_table.rst", category=TABLES),
     params:
         options=config.get("aggregate", {}),
     log:

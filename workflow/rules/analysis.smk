@@ -1,5 +1,28 @@
 # Token-level analyses. Confident conflicts: the noisy training data under the model before
 # fine-tuning. Gradient maps: held-out test examples before and after (written by the evaluate jobs).
+# Forgetting: each backbone's reference set (its own greedy answers to another domain's prompts).
+
+
+rule reference_set:
+    input:
+        model="results/backbones/{backbone}",
+        test=lambda wc: f"results/data/domain={dc.reference_domain(config, wc.backbone)}/test.jsonl",
+    output:
+        "results/reference/backbone={backbone}/reference.jsonl",
+    params:
+        n_examples=ANALYSIS_EXAMPLES,
+        max_new_tokens=config.get("analysis", {}).get("reference_max_new_tokens", 32),
+    threads: 1
+    log:
+        "results/logs/reference_set/{backbone}.log",
+    benchmark:
+        "results/benchmarks/reference_set/{backbone}.tsv"
+    resources:
+        mem_mb=4000,
+    conda:
+        ENV
+    script:
+        "../scripts/reference_set.py"
 
 
 rule token_stats:

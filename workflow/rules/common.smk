@@ -19,6 +19,8 @@ MULTI_GPU = dc.launch_settings(config)["kind"] != "python"
 TRAIN_GPUS = config["launch"]["num_processes"] if MULTI_GPU else 0
 TRAIN_ENV = "../envs/train-gpu.yaml" if MULTI_GPU else ENV  # deft.yaml pins CPU torch
 ANALYSIS_EXAMPLES = config.get("analysis", {}).get("examples", 64)
+# Categories of `snakemake --report` (outputs marked report() in the rule files).
+TABLES, FIGURES = "Tables", "Figures"
 EVAL_ENV = "../envs/vllm.yaml" if config["evaluate"]["backend"] == "vllm" else ENV
 
 
@@ -46,14 +48,25 @@ def run_paths(pattern):
 
 
 def reference_test(wc):
-    """The clean reference set of the token-level forgetting rate: analysis.reference_domain's test
-    split (default: arithmetic, the prior task, when the config has it; none otherwise)."""
-    ref = config.get("analysis", {}).get("reference_domain", "arithmetic")
-    return [f"results/data/domain={ref}/test.jsonl"] if ref in config["data"]["domains"] else []
+    """The clean reference set of the backbone's forgetting measures: its own greedy answers to its
+    analysis.reference domain's test prompts (reference_answers: model), or that test split with
+    gold answers (gold); none where the config names no reference for the backbone."""
+    ref = dc.reference_domain(config, wc.backbone)
+    if not ref:
+        return []
+    if config.get("analysis", {}).get("reference_answers", "model") == "model":
+        return [f"results/reference/backbone={wc.backbone}/reference.jsonl"]
+    return [f"results/data/domain={ref}/test.jsonl"]
 
 
 def forgetting_figures():
-    return ["results/figures/forgetting.png"] if reference_test(None) else []
+    refs = config.get("analysis", {}).get("reference", {})
+    return ["results/figures/forgetting.png"] if any(b in refs for b, _ in base_cells()) else []
+
+
+def table_files(stem):
+    """A table's CSV, Markdown and LaTeX files."""
+    return multiext(f"results/tables/{stem}", ".csv", ".md", ".tex")
 
 
 def analysis_paths():

@@ -19,6 +19,7 @@ rule evaluate:
         identity=lambda wc: identity(wc),
         token_objectives=lambda wc: {wc.objective: dc.objective_params(config, wc.objective)},
         n_analysis=ANALYSIS_EXAMPLES,
+        reference_domain=lambda wc: dc.reference_domain(config, wc.backbone),
         config_slice=run_config,
         eval_cfg=eval_settings,
     threads: 1
@@ -49,6 +50,7 @@ rule evaluate_base:
         identity=lambda wc: identity(wc, objective="base"),
         token_objectives={o: dc.objective_params(config, o) for o in config["grid"]["objectives"]},
         n_analysis=ANALYSIS_EXAMPLES,
+        reference_domain=lambda wc: dc.reference_domain(config, wc.backbone),
         config_slice=run_config,
         eval_cfg=eval_settings,
     threads: 1

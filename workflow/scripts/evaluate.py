@@ -9,5 +9,6 @@ with to_log(sm.log[0], sm.threads):
     evaluate_to_record(sm.input.model, dict(sm.params.identity), sm.input.test, sm.output.record,
                        sm.output.samples, dict(sm.params.eval_cfg), dict(sm.params.config_slice),
                        train_summary=sm.input.get("summary"), audit=sm.input.get("audit"),
-                       base_record=sm.input.get("base"), reference=ref or None, out_tokens=sm.output.tokens,
+                       base_record=sm.input.get("base"), reference=ref or None,
+                       reference_domain=sm.params.reference_domain, out_tokens=sm.output.tokens,
                        token_objectives=dict(sm.params.token_objectives), n_analysis=sm.params.n_analysis)

@@ -1,0 +1,79 @@
+"""Forgetting on a reference the fine-tuning does not target (config ``analysis.reference``: one
+domain per backbone, never one it is fine-tuned on).
+
+The reference set holds that domain's test prompts with either their gold answers or, by default,
+the backbone's own greedy answers (``model_reference``): a backbone holds what it says by
+construction, so every one of its answer tokens counts, where a small model's gold-answer hits
+on a task it cannot do would be a handful of tokens (SmolLM2-135M holds 0 of 64 one-digit
+products exactly). The run record keeps the model's per-token top-1 hits and per-example greedy
+exact matches on it; ``forgetting_rate`` is the share of the base model's held tokens lost.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..io import dumps_jsonl, read_jsonl, write_bytes_atomic
+from .analysis import token_stats
+
+REFERENCE_ANSWERS = ("model", "gold")
+
+
+def forgetting_rate(top1_before, top1_after) -> float:
+    """Share of tokens correct (top-1 == target) before fine-tuning that are no longer correct after."""
+    before = torch.as_tensor(top1_before, dtype=torch.bool)
+    after = torch.as_tensor(top1_after, dtype=torch.bool)
+    if before.shape != after.shape:
+        raise ValueError(f"before {tuple(before.shape)} and after {tuple(after.shape)} must cover the same tokens")
+    n = int(before.sum())
+    return float((before & ~after).sum()) / n if n else float("nan")
+
+
+def reference_hits(model, tokenizer, reference_path, n_examples: int = 64) -> dict:
+    """Per response token of the first ``n_examples`` of a clean reference set, whether the model's
+    top-1 prediction is the target (``top1``, for the token-level forgetting rate); per example,
+    whether all of them are (``exact``).
+
+    ``exact`` is greedy exact-match accuracy without generating: greedy decoding reproduces the
+    answer and its end-of-turn token if and only if the target is the arg-max at every position
+    given the answer's own prefix (induction over positions), which is what ``top1`` checks.
+    """
+    stats = token_stats(model, tokenizer, read_jsonl(reference_path)[:n_examples], {}, batch=4)
+    exact = stats.groupby("example", sort=False).top1.all()
+    return {"top1": [bool(x) for x in stats.top1], "exact": [bool(x) for x in exact]}
+
+
+def task_accuracy(hits: dict) -> float:
+    """Greedy exact-match accuracy on the reference set (see ``reference_hits``)."""
+    return sum(hits["exact"]) / len(hits["exact"]) if hits["exact"] else float("nan")
+
+
+@torch.no_grad()
+def greedy_responses(model, tokenizer, examples: list[dict], max_new_tokens: int = 32, batch: int = 16) -> list[str]:
+    """Greedy answers of ``model`` to ``examples``, formatted as training formats them (the chat
+    template's generation prompt, or a raw prompt with BOS), decoded without special tokens."""
+    model.eval()
+    tokenizer.padding_side = "left"
+    out = []
+    for i in range(0, len(examples), batch):
+        chunk = examples[i:i + batch]
+        texts = [e["prompt"] if e.get("format") == "raw" else tokenizer.apply_chat_template(
+            [{"role": "user", "content": e["prompt"]}], add_generation_prompt=True, tokenize=False) for e in chunk]
+        raw = chunk[0].get("format") == "raw"
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=raw).to(model.device)
+        ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        out += [tokenizer.decode(r, skip_special_tokens=True).strip() for r in ids[:, enc["input_ids"].shape[1]:]]
+    return out
+
+
+def model_reference(model_dir, test_path, out_path, n_examples: int = 64, max_new_tokens: int = 32) -> list[dict]:
+    """Pipeline stage: the backbone's reference set - the first ``n_examples`` prompts of a domain's
+    test split, each with the backbone's own greedy answer as ``answer`` (the gold one kept as
+    ``gold_answer``)."""
+    from .analysis import load_for_analysis
+
+    examples = read_jsonl(test_path)[:n_examples]
+    model, tok = load_for_analysis(model_dir)
+    answers = greedy_responses(model, tok, examples, max_new_tokens)
+    rows = [{**e, "gold_answer": e["answer"], "answer": a} for e, a in zip(examples, answers)]
+    write_bytes_atomic(out_path, dumps_jsonl(rows))
+    return rows
