@@ -7,7 +7,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: reproduce test lint figures shipped ship clean-venv
+.PHONY: reproduce test lint figures html shipped ship clean-venv
 
 # torch is pinned to the CPU wheel first: an unpinned torch pulls a multi-GB CUDA build.
 $(BIN)/.installed: pyproject.toml
@@ -30,14 +30,18 @@ lint: $(BIN)/.installed
 figures: $(BIN)/.installed
 	$(BIN)/snakemake --cores 2 figures --rerun-triggers mtime
 
+# Snakemake's self-contained HTML report (figures, tables, captions, provenance, runtimes) of results/.
+html: $(BIN)/.installed
+	$(BIN)/snakemake --cores 2 --report results/report.html
+
 # Tables, figures and report of the shipped embedded study (shipped/embedded/), without training.
 shipped: $(BIN)/.installed
-	$(BIN)/python -m deft.report.regenerate shipped/embedded results/shipped
+	$(BIN)/python -m deft.regenerate shipped/embedded results/shipped
 
 # After `make reproduce`: replace the shipped study by this machine's results (small files only).
 ship: $(BIN)/.installed
 	rm -rf shipped/embedded/runs shipped/embedded/base shipped/embedded/analysis shipped/embedded/priors
-	$(BIN)/python -m deft.report.regenerate --ship results shipped/embedded
+	$(BIN)/python -m deft.regenerate --ship results shipped/embedded
 
 clean-venv:
 	rm -rf $(VENV)

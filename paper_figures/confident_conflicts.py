@@ -41,7 +41,8 @@ def main(stats_csv, out_stem, table_csv) -> None:
     by_class = "grad_share_changed" in table
     y, share = ("grad_share_changed", "token_share_changed") if by_class else \
         ("gate_share_corrupted", "token_share_corrupted")
-    g = sns.catplot(data=table, x="objective", y=y, col="regime", hue="noise", kind="bar", height=2.6, aspect=1.1)
+    g = sns.catplot(data=table, x="objective", y=y, col="regime", hue="noise", kind="bar", errorbar=None,
+                    height=2.6, aspect=1.1)  # one number per bar: no plotting-library interval
     for ax, (_, sub) in zip(g.axes.flat, table.groupby("regime", sort=False)):
         ax.axhline(sub[share].iloc[0], ls="--", c="grey")
         ax.set_ylabel("gradient norm on changed answer tokens" if by_class else "gate mass on corrupted examples")

@@ -126,8 +126,7 @@ ITEM_COLUMNS = ["kind", "regime", "backbone", "domain", "objective", "noise_kind
 
 def item_scores(recs: list[dict]) -> pd.DataFrame:
     """The per-item scores of every record (see the module docstring)."""
-    base_exact = {(r["run"]["backbone"], r["run"]["domain"]): r["reference"]["exact"]
-                  for r in recs if r["kind"] == "base" and (r.get("reference") or {}).get("exact")}
+    base_refs = _base_references(recs)
     rows = []
     for r in recs:
         ident = {k: r["run"][k] for k in ITEM_COLUMNS[1:8]}
@@ -139,13 +138,19 @@ def item_scores(recs: list[dict]) -> pd.DataFrame:
                 rows += [{**ident, "metric": m, "item": item, "value": float(s[m])}
                          for m in r["metrics"] if m in s and isinstance(s[m], (int, float, bool))]
         exact = (r.get("reference") or {}).get("exact") or []
-        before = base_exact.get((r["run"]["backbone"], r["run"]["domain"]))
+        before = base_refs.get((r["run"]["backbone"], r["run"]["domain"]), {}).get("exact")
         for i, hit in enumerate(exact):
             rows.append({**ident, "metric": "prior_task_accuracy", "item": f"reference:{i}", "value": float(hit)})
             if r["kind"] == "run" and before and len(before) == len(exact) and "prior_task_delta" in r["metrics"]:
                 rows.append({**ident, "metric": "prior_task_delta", "item": f"reference:{i}",
                              "value": float(hit) - float(before[i])})
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)
+
+
+def _base_references(recs: list[dict]) -> dict:
+    """(backbone, domain) -> the base model's reference hits (before any fine-tuning)."""
+    return {(r["run"]["backbone"], r["run"]["domain"]): r["reference"] for r in recs
+            if r["kind"] == "base" and r.get("reference")}
 
 
 FORGETTING_COLUMNS = ["regime", "backbone", "domain", "objective", "noise_rate", "seed", "reference_domain",
@@ -158,16 +163,16 @@ def forgetting(recs: list[dict]) -> pd.DataFrame:
     denominators - the reference examples and tokens, how many of them the base model held (its
     greedy exact matches; its top-1 tokens, the denominator of ``token_forgetting_rate``) and how
     many of those held tokens the run lost - beside the run's three forgetting metrics."""
-    base = {(r["run"]["backbone"], r["run"]["domain"]): r["reference"] for r in recs
-            if r["kind"] == "base" and r.get("reference")}
+    base = _base_references(recs)
     rows = []
     for r in recs:
         ref, before = r.get("reference"), base.get((r["run"]["backbone"], r["run"]["domain"]))
         if r["kind"] != "run" or not ref or not before or len(before["top1"]) != len(ref["top1"]):
             continue
         lost = sum(b and not a for b, a in zip(before["top1"], ref["top1"]))
-        rows.append({**{k: r["run"][k] for k in ("regime", "backbone", "domain", "objective", "noise_rate", "seed")},
-                     "reference_domain": ref.get("domain"), "examples": len(ref.get("exact") or []),
+        rows.append({**{k: r["run"][k] for k in FORGETTING_COLUMNS[:6]},
+                     "reference_domain": ref.get("domain") or "unrecorded",  # records before 2026-12-01
+                     "examples": len(ref.get("exact") or []),
                      "examples_held_before": sum(before.get("exact") or []), "tokens": len(ref["top1"]),
                      "tokens_held_before": sum(before["top1"]), "tokens_lost": lost,
                      **{m: r["metrics"].get(m) for m in ("prior_task_accuracy", "prior_task_delta",

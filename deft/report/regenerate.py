@@ -1,7 +1,7 @@
 """Every table, figure and the report from cached results alone: no training, no evaluation.
 
-    python -m deft.report.regenerate SRC OUT [--config config/config.yaml]
-    python -m deft.report.regenerate --ship results shipped/embedded
+    python -m deft.regenerate SRC OUT [--config config/config.yaml]
+    python -m deft.regenerate --ship results shipped/embedded
 
 SRC is a results folder (``results/`` or a shipped copy such as ``shipped/embedded/``): run and
 base ``record.json`` files with their ``train_log.jsonl`` and ``tokens.csv`` beside them, and the

@@ -1,4 +1,6 @@
 """Domain builders: disjoint splits, requested sizes, determinism, prompts with the instruction."""
+import json
+
 import pytest
 
 from deft.data.domains import INSTRUCTION
@@ -52,9 +54,21 @@ def test_deterministic(arithmetic, tmp_path):
 
 
 def test_unknown_domain_and_too_small_space():
-    with pytest.raises(ValueError, match="unknown domain 'chess'; allowed: \\['arithmetic', 'figfont', 'math'"):
+    with pytest.raises(ValueError, match="domain 'chess' is not allowed; allowed: one of \\['arithmetic', 'figfont'"):
         build_splits("chess", {"test": 1}, 0)
     with pytest.raises(ValueError, match="domain 'medical' has no offline generator; give data.domains.medical.hub"):
         build_splits("medical", {"test": 1}, 0)
     with pytest.raises(ValueError, match="could only find"):
         build_splits("arithmetic", {"test": 500}, 0, {"max_digits": 1, "operators": ["+"]})
+
+
+def test_an_offline_variant_uses_its_kind_and_its_own_sizes(tmp_path):
+    """A reference-only domain (``arithmetic-mult``): the arithmetic generator with its own settings,
+    only a test split, prompts with the arithmetic instruction."""
+    manifest = make("arithmetic-mult", {"operators": ["*"], "max_digits": 1, "sizes": {"train": 0, "prior": 0,
+                                                                                      "prior_dev": 0}},
+                    {"train": 128, "test": 8, "prior": 1536, "prior_dev": 32}, 0, tmp_path)
+    assert manifest["counts"] == {"test": 8, "prior_dev": 0, "prior": 0, "train": 0}
+    rows = [json.loads(line) for line in (tmp_path / "test.jsonl").open()]
+    assert all(" * " in r["question"] and r["prompt"].endswith("Answer with only the final answer.") for r in rows)
+    assert rows[0]["id"] == "arithmetic-mult-test-00000" and (tmp_path / "train.jsonl").read_text() == ""

@@ -115,10 +115,10 @@ def test_figures_analyses_report_and_second_run_does_nothing(pipeline):
     assert "## Table 1" in report and "## Provenance of each run record" in report
     # the cached results alone rebuild every table and figure and the report (what `make shipped` does)
     shipped = work / "shipped"
-    assert subprocess.run([sys.executable, "-m", "deft.report.regenerate", "--ship", "results", "shipped"], cwd=work,
+    assert subprocess.run([sys.executable, "-m", "deft.regenerate", "--ship", "results", "shipped"], cwd=work,
                           timeout=60).returncode == 0
     assert not list(shipped.rglob("*.safetensors")) and list(shipped.rglob("tokens.csv"))
-    proc = subprocess.run([sys.executable, "-m", "deft.report.regenerate", "shipped", "rebuilt", "--config", "config/test.yaml"],
+    proc = subprocess.run([sys.executable, "-m", "deft.regenerate", "shipped", "rebuilt", "--config", "config/test.yaml"],
                           cwd=work, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for fig in ("noise_robustness", "gating_dynamics", "gradient_maps", "confident_conflicts", "forgetting"):
