@@ -25,7 +25,6 @@ from ..io import write_bytes_atomic
 from ..stats import cell_ci, mde, paired_ci, probability_of_improvement
 
 ROW = ["regime", "backbone", "domain", "metric", "noise_rate"]
-ITEM_KEYS = ROW + ["objective", "seed"]
 
 
 def ordered(objectives) -> list[str]:
@@ -42,13 +41,12 @@ class Scores:
 
     def __init__(self, runs: pd.DataFrame, items: pd.DataFrame | None):
         self.runs = runs[runs.kind == "run"]
-        items = items if items is not None and len(items) else None
-        self.items = None if items is None else {k: g for k, g in items[items.kind == "run"].groupby(ROW + ["objective"])}
+        self.items = {} if items is None else dict(list(items[items.kind == "run"].groupby(ROW + ["objective"])))
 
     def matrix(self, row: tuple, objective: str) -> pd.DataFrame:
         """Rows = seeds, columns = items (one column ``run`` for run-level metrics)."""
         key = (*row, objective)
-        if self.items is not None and key in self.items:
+        if key in self.items:
             m = self.items[key].pivot_table(index="seed", columns="item", values="value", aggfunc="mean")
             return m.dropna(axis=1)  # items every seed has
         sub = self.runs
@@ -101,28 +99,33 @@ def table1_ci(runs: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataF
     return pd.DataFrame(out, columns=ROW + objectives + ["n_seeds", "n_items"])
 
 
-def paired_vs(runs: pd.DataFrame, items: pd.DataFrame | None = None, baseline: str = "nll") -> pd.DataFrame:
-    """Each objective minus ``baseline`` per Table-1 row, paired by seed and item: difference with
-    its 95% CI, the minimum detectable effect (80% power), and the verdict by the metric's
-    direction: ``better``/``worse`` when the CI excludes 0, else ``no detectable difference``."""
-    scores, out = Scores(runs, items), []
+def _pairs(runs: pd.DataFrame, items: pd.DataFrame | None, baseline: str):
+    """(Table-1 row, objective, a, b) for every objective beside ``baseline`` in a row: their
+    score matrices over the seeds and items both have."""
+    scores = Scores(runs, items)
     for key, cell in _rows(runs):
         if baseline not in set(cell.objective):
             continue
         base = scores.matrix(key, baseline)
         for obj in ordered(cell.objective):
-            if obj == baseline:
-                continue
-            a, b = _common(scores.matrix(key, obj), base)
-            if a.size == 0:
-                continue
-            diff, lo, hi = paired_ci(a, b)
-            s = sign(key[3])
-            verdict = "no detectable difference" if np.isnan(lo) or lo <= 0 <= hi else \
-                ("better" if s * diff > 0 else "worse")
-            out.append({**dict(zip(ROW, key)), "objective": obj, "baseline": baseline, "difference": diff,
-                        "ci_low": lo, "ci_high": hi, "mde": mde(a, b), "direction": direction(key[3]),
-                        "verdict": verdict, "n_seeds": a.shape[0], "n_items": a.shape[1]})
+            if obj != baseline:
+                a, b = _common(scores.matrix(key, obj), base)
+                if a.size:
+                    yield key, obj, a, b
+
+
+def paired_vs(runs: pd.DataFrame, items: pd.DataFrame | None = None, baseline: str = "nll") -> pd.DataFrame:
+    """Each objective minus ``baseline`` per Table-1 row, paired by seed and item: difference with
+    its 95% CI, the minimum detectable effect (80% power), and the verdict by the metric's
+    direction: ``better``/``worse`` when the CI excludes 0, else ``no detectable difference``."""
+    out = []
+    for key, obj, a, b in _pairs(runs, items, baseline):
+        diff, lo, hi = paired_ci(a, b)
+        verdict = "no detectable difference" if np.isnan(lo) or lo <= 0 <= hi else \
+            ("better" if sign(key[3]) * diff > 0 else "worse")
+        out.append({**dict(zip(ROW, key)), "objective": obj, "baseline": baseline, "difference": diff,
+                    "ci_low": lo, "ci_high": hi, "mde": mde(a, b), "direction": direction(key[3]),
+                    "verdict": verdict, "n_seeds": a.shape[0], "n_items": a.shape[1]})
     return pd.DataFrame(out, columns=ROW + ["objective", "baseline", "difference", "ci_low", "ci_high", "mde",
                                             "direction", "verdict", "n_seeds", "n_items"])
 
@@ -132,16 +135,9 @@ def improvement_probability(runs: pd.DataFrame, items: pd.DataFrame | None = Non
     """Per metric and objective: the probability that the objective beats ``baseline`` in a random
     cell (a Table-1 row), rliable-style, oriented by the metric's direction, with a 95% interval
     (stratified bootstrap over items and seeds within cells); n_cells it averages over."""
-    scores, per = Scores(runs, items), {}
-    for key, cell in _rows(runs):
-        if baseline not in set(cell.objective):
-            continue
-        base = scores.matrix(key, baseline)
-        for obj in ordered(cell.objective):
-            if obj != baseline:
-                a, b = _common(scores.matrix(key, obj), base)
-                if a.size:
-                    per.setdefault((key[3], obj), []).append((sign(key[3]) * a, sign(key[3]) * b))
+    per = {}
+    for key, obj, a, b in _pairs(runs, items, baseline):
+        per.setdefault((key[3], obj), []).append((sign(key[3]) * a, sign(key[3]) * b))
     out = []
     for metric in sorted({m for m, _ in per}):
         for obj in ordered(o for m, o in per if m == metric):
