@@ -8,8 +8,7 @@ the logit gradient of that token, up to the 1/num_items factor). Gates come from
 
 ``conflict_shares`` splits each objective's logit-gradient norm over the changed answer tokens,
 unchanged tokens and end-of-turn tokens of corrupted examples and the clean examples (the
-"confident conflict" analysis); forgetting lives in
-``deft.eval.forgetting``.
+"confident conflict" analysis). Forgetting lives in ``deft.eval.forgetting``.
 """
 from __future__ import annotations
 
