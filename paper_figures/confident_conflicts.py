@@ -45,7 +45,7 @@ def main(stats_csv, out_stem, table_csv) -> None:
                     height=2.6, aspect=1.1)  # one number per bar: no plotting-library interval
     for ax, (_, sub) in zip(g.axes.flat, table.groupby("regime", sort=False)):
         ax.axhline(sub[share].iloc[0], ls="--", c="grey")
-        ax.set_ylabel("gradient norm on changed answer tokens" if by_class else "gate mass on corrupted examples")
+        ax.set_ylabel("grad-norm share, changed tokens" if by_class else "gate share, corrupted examples")
     save(g.figure, out_stem)
 
 

@@ -25,10 +25,13 @@ HEADLINE = {"figfont": "jaro_winkler", "arithmetic": "exact_match", "math": "avg
 
 def lines(ax, sub: pd.DataFrame, ylabel: str) -> None:
     """Metric vs noise rate, one line per objective (canonical order), 95% interval bars."""
-    for obj in ordered(sub.objective):
+    objs = ordered(sub.objective)
+    span = (sub.noise_rate.max() - sub.noise_rate.min()) or 1.0
+    for i, obj in enumerate(objs):
         o = sub[sub.objective == obj].sort_values("noise_rate")
         err = [(o["mean"] - o.ci_low).fillna(0), (o.ci_high - o["mean"]).fillna(0)]
-        ax.errorbar(o.noise_rate, o["mean"], yerr=err, marker="o", capsize=2, label=obj)
+        dodge = (i - (len(objs) - 1) / 2) * 0.015 * span  # side by side, so that the bars stay readable
+        ax.errorbar(o.noise_rate + dodge, o["mean"], yerr=err, marker="o", capsize=2, label=obj)
     ax.legend(title="objective")
     ax.set_title(f"{sub.regime.iloc[0]} ({sub.domain.iloc[0]})")
     ax.set_xlabel("label-noise rate")
