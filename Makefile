@@ -40,7 +40,8 @@ shipped: $(BIN)/.installed
 
 # After `make reproduce`: replace the shipped study by this machine's results (small files only).
 ship: $(BIN)/.installed
-	rm -rf shipped/embedded/runs shipped/embedded/base shipped/embedded/analysis shipped/embedded/priors
+	rm -rf shipped/embedded/runs shipped/embedded/base shipped/embedded/analysis shipped/embedded/priors \
+		shipped/embedded/reference
 	$(BIN)/python -m deft.regenerate --ship results shipped/embedded
 
 clean-venv:

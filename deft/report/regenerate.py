@@ -21,7 +21,7 @@ import pandas as pd
 
 FIGURES = Path(__file__).resolve().parents[2] / "paper_figures"
 SHIPPED = ("record.json", "train_log.jsonl", "tokens.csv", "samples.jsonl", "train.json", "token_stats.csv",
-           "summary.json")
+           "summary.json", "reference.jsonl")
 
 
 def regenerate(src, out, config_path) -> list[tuple[str, float]]:
@@ -68,7 +68,7 @@ def ship(results, dest) -> int:
     """Copy the small files that ``regenerate`` reads (and per-sample responses) from a results folder."""
     results, dest = Path(results), Path(dest)
     n = 0
-    for sub in ("runs", "base", "analysis", "priors"):
+    for sub in ("runs", "base", "analysis", "priors", "reference"):
         for path in sorted((results / sub).rglob("*")):
             if path.is_file() and path.name in SHIPPED and "model" not in path.parts:
                 target = dest / path.relative_to(results)
