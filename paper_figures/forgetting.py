@@ -25,7 +25,7 @@ def main(cells_csv, out_stem) -> None:
     metrics = [(m, label) for m, label in METRICS if (df.metric == m).any()]
     if not metrics:
         raise ValueError(f"{cells_csv} has none of the forgetting metrics {[m for m, _ in METRICS]}; "
-                         "the records need a reference set (analysis.reference_domain)")
+                         "the records need a reference set (analysis.reference: {backbone: domain})")
     regimes = list(dict.fromkeys(df.regime))
     style()
     fig, axes = plt.subplots(len(metrics), len(regimes), figsize=(3.2 * len(regimes), 2.6 * len(metrics)),
