@@ -5,8 +5,14 @@
 * ``figfont``   - reasoning_gym ``figlet_font`` (defaults: 3-5 letter words in a few compact
   fonts, so prompts stay under ~100 tokens). Model-weak: a 135M model cannot read the art.
 
-An example is ``{"id", "domain", "question", "answer", "prompt"}``; ``prompt`` is the user turn
-(question + answer-format instruction) that training and evaluation both feed to the chat template.
+An example is ``{"id", "domain", "question", "answer", "prompt", "difficulty"}`` in one of two
+prompt formats, which training and evaluation share (``data.prompt_format``):
+
+* ``chat``: ``prompt`` is the user turn (question + answer-format instruction) fed to the model's
+  chat template; the response is the answer and the end-of-turn token.
+* ``raw``: a compact completion, no template, no system prompt: ``prompt`` is ``"47 + 38 ="``
+  (arithmetic) or the art and ``"Answer:"`` (figfont), the trained response ``target`` is
+  ``" 85"`` and end-of-sequence. The rows carry ``"format": "raw"``.
 """
 from __future__ import annotations
 
@@ -28,7 +34,8 @@ def _arithmetic(n: int, seed: int, params: dict) -> list[dict]:
            "allow_parentheses": False, "allow_negation": False, **params}
     cfg["operators"] = tuple(cfg["operators"])
     ds = reasoning_gym.create_dataset("basic_arithmetic", size=n, seed=seed, **cfg)
-    return [{"question": e["question"], "answer": str(e["answer"]).strip()} for e in ds]
+    return [{"question": e["question"], "answer": str(e["answer"]).strip(),
+             "meta": {"expression": e["metadata"]["expression"], "digits": e["metadata"]["num_digits"]}} for e in ds]
 
 
 def _figfont(n: int, seed: int, params: dict) -> list[dict]:
@@ -42,7 +49,8 @@ def _figfont(n: int, seed: int, params: dict) -> list[dict]:
     for i, font in enumerate(fonts):
         ds = reasoning_gym.create_dataset("figlet_font", size=per_font, seed=seed * 1000 + i,
                                           static_font=font, **params)
-        rows.append([{"question": e["question"], "answer": e["answer"].strip().upper()} for e in ds])
+        rows.append([{"question": e["question"], "answer": e["answer"].strip().upper(), "meta": {"font": font}}
+                     for e in ds])
     interleaved = [r for group in zip(*rows) for r in group]  # fonts alternate in every prefix
     return interleaved[:n]
 
@@ -64,14 +72,43 @@ def _corrupt_figfont(answer: str, rng: random.Random, pool: list[str]) -> str:
             return word
 
 
+def _arithmetic_key(e: dict) -> str:
+    """One key for a problem and its commuted twins: the operands of a chain of one commutative
+    operator (+ or *) sorted, any other expression as written."""
+    parts = e["meta"]["expression"].split()
+    terms, ops = parts[::2], set(parts[1::2])
+    if len(ops) == 1 and ops <= {"+", "*"}:
+        return f" {ops.pop()} ".join(sorted(terms, key=int))
+    return " ".join(parts)
+
+
+def _arithmetic_difficulty(e: dict) -> str:
+    ops = "".join(sorted(set(e["meta"]["expression"].split()[1::2])))
+    return f"{e['meta']['digits']}-digit {ops}"
+
+
+def _figfont_difficulty(e: dict) -> str:
+    return f"{len(e['answer'])} letters, {e['meta']['font']}"
+
+
+def _arithmetic_raw(e: dict) -> tuple[str, str]:
+    return f"{e['meta']['expression']} =", f" {e['answer']}"
+
+
+def _figfont_raw(e: dict) -> tuple[str, str]:
+    return f"{e['question'].rstrip()}\nAnswer:", f" {e['answer']}"
+
+
 @dataclass(frozen=True)
 class Domain:
     name: str
     generate: Callable[[int, int, dict], list[dict]]
     corrupt: Callable[[str, random.Random, list[str]], str]
     params: frozenset = frozenset()  # generator settings a config may set
-    # Two examples that share this key may not sit in different splits.
-    overlap_key: Callable[[dict], str] = field(default=lambda e: e["question"])
+    # One problem, however written: the pool keeps one example per key, so no key is in two splits.
+    canonical_key: Callable[[dict], str] = field(default=lambda e: e["question"])
+    difficulty: Callable[[dict], str] = field(default=lambda e: "all")  # the generator's classes
+    raw: Callable[[dict], tuple[str, str]] | None = None  # (prompt, target) of the compact format
     offline: bool = True  # generated here; False: training data only by dataset id (paper scale)
 
 
@@ -114,10 +151,11 @@ def _hub_only(name):
 
 DOMAINS = {
     "arithmetic": Domain("arithmetic", _arithmetic, _corrupt_arithmetic, frozenset(
-        ["min_terms", "max_terms", "min_digits", "max_digits", "operators", "allow_parentheses", "allow_negation"])),
+        ["min_terms", "max_terms", "min_digits", "max_digits", "operators", "allow_parentheses", "allow_negation"]),
+        canonical_key=_arithmetic_key, difficulty=_arithmetic_difficulty, raw=_arithmetic_raw),
     # the same word in another font is still the same answer: keep words disjoint across splits
     "figfont": Domain("figfont", _figfont, _corrupt_figfont, frozenset(["fonts", "min_word_len", "max_word_len"]),
-                      overlap_key=lambda e: e["answer"]),
+                      canonical_key=lambda e: e["answer"], difficulty=_figfont_difficulty, raw=_figfont_raw),
     # Paper scale: training data by dataset id (deft.data.hub); evaluated by their lm-eval tasks.
     "math": Domain("math", _hub_only("math"), _corrupt_math, offline=False),
     "medical": Domain("medical", _hub_only("medical"), _corrupt_medical, offline=False),
@@ -135,5 +173,21 @@ def kind_of(name: str) -> str:
     return kind
 
 
+PROMPT_FORMATS = ("chat", "raw")
+
+
 def user_prompt(domain: str, question: str) -> str:
     return f"{question.rstrip()}\n{INSTRUCTION[kind_of(domain)]}"
+
+
+def format_example(domain: str, e: dict, prompt_format: str = "chat") -> dict:
+    """The stored fields of a generated example in ``prompt_format`` (see the module docstring)."""
+    row = {"question": e["question"], "answer": e["answer"]}
+    if prompt_format == "chat":
+        return {**row, "prompt": user_prompt(domain, e["question"])}
+    raw = DOMAINS[kind_of(domain)].raw
+    if prompt_format != "raw" or raw is None:
+        raise ValueError(f"prompt_format {prompt_format!r} is not allowed for domain {domain!r}; allowed: "
+                         f"{list(PROMPT_FORMATS) if raw else ['chat']}")
+    prompt, target = raw(e)
+    return {**row, "prompt": prompt, "target": target, "format": "raw"}

@@ -57,6 +57,11 @@ def inject(examples: list[dict], rate: float, kind: str, seed: int) -> tuple[lis
         wrong = _wrong_answer(examples, i, kind, seed)
         assert wrong != examples[i]["answer"], (i, wrong)
         noisy[i]["answer"] = wrong
+        if "target" in examples[i]:  # compact format: the trained text ends with the answer
+            target, answer = examples[i]["target"], examples[i]["answer"]
+            if not target.endswith(answer):
+                raise ValueError(f"example {examples[i].get('id')}: target {target!r} does not end with its answer")
+            noisy[i]["target"] = target[: len(target) - len(answer)] + wrong
         changes.append({"index": i, "id": examples[i].get("id"), "original": examples[i]["answer"],
                         "corrupted": wrong})
     audit = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..io import dumps_jsonl, read_jsonl, write_bytes_atomic
+from ..train.greedy import greedy_responses
 from .analysis import token_stats
 
 REFERENCE_ANSWERS = ("model", "gold")
@@ -47,24 +48,6 @@ def task_accuracy(hits: dict) -> float:
     return sum(hits["exact"]) / len(hits["exact"]) if hits["exact"] else float("nan")
 
 
-@torch.no_grad()
-def greedy_responses(model, tokenizer, examples: list[dict], max_new_tokens: int = 32, batch: int = 16) -> list[str]:
-    """Greedy answers of ``model`` to ``examples``, formatted as training formats them (the chat
-    template's generation prompt, or a raw prompt with BOS), decoded without special tokens."""
-    model.eval()
-    tokenizer.padding_side = "left"
-    out = []
-    for i in range(0, len(examples), batch):
-        chunk = examples[i:i + batch]
-        texts = [e["prompt"] if e.get("format") == "raw" else tokenizer.apply_chat_template(
-            [{"role": "user", "content": e["prompt"]}], add_generation_prompt=True, tokenize=False) for e in chunk]
-        raw = chunk[0].get("format") == "raw"
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=raw).to(model.device)
-        ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        out += [tokenizer.decode(r, skip_special_tokens=True).strip() for r in ids[:, enc["input_ids"].shape[1]:]]
-    return out
-
-
 def model_reference(model_dir, test_path, out_path, n_examples: int = 64, max_new_tokens: int = 32) -> list[dict]:
     """Pipeline stage: the backbone's reference set - the first ``n_examples`` prompts of a domain's
     test split, each with the backbone's own greedy answer as ``answer`` (the gold one kept as
@@ -74,6 +57,7 @@ def model_reference(model_dir, test_path, out_path, n_examples: int = 64, max_ne
     examples = read_jsonl(test_path)[:n_examples]
     model, tok = load_for_analysis(model_dir)
     answers = greedy_responses(model, tok, examples, max_new_tokens)
-    rows = [{**e, "gold_answer": e["answer"], "answer": a} for e, a in zip(examples, answers)]
+    rows = [{**e, "gold_answer": e["answer"], "answer": a.strip(), **({"target": a} if e.get("format") == "raw" else {})}
+            for e, a in zip(examples, answers)]
     write_bytes_atomic(out_path, dumps_jsonl(rows))
     return rows

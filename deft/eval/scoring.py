@@ -1,6 +1,8 @@
 """Answer extraction and scoring, shared by the lm-eval tasks and the prior's stopping check.
 
-* arithmetic: the last integer in the response (lenient, like lm-eval's flexible-extract); exact match against the gold integer.
+* arithmetic: strict, as trained: the whole response (stripped) must be the gold integer. A
+  response with words around a number ("To calculate 0 + 7,", "The answer is 16") scores 0: the
+  lenient last-integer extraction rewarded echoed operands of answers cut by the token budget.
 * figfont: the first line of the response, stripped; exact match (case-insensitive) and
   Jaro-Winkler similarity x 100 (prefix weight 0.1, max prefix 4, lower-cased, stripped), as the
   paper reports.
@@ -12,11 +14,6 @@ import re
 from rapidfuzz.distance import JaroWinkler
 
 _INT = re.compile(r"-?\d+")
-
-
-def extract_last_integer(response: str) -> str:
-    found = _INT.findall(response.replace(",", ""))
-    return str(int(found[-1])) if found else ""
 
 
 def extract_first_line(response: str) -> str:
@@ -35,7 +32,8 @@ def score(domain: str, response: str, gold: str) -> dict[str, float]:
 
     domain = kind_of(domain)
     if domain == "arithmetic":
-        return {"exact_match": float(extract_last_integer(response) == extract_last_integer(gold))}
+        answer = response.strip()
+        return {"exact_match": float(bool(_INT.fullmatch(answer)) and int(answer) == int(gold))}
     if domain == "figfont":
         line = extract_first_line(response)
         return {"exact_match": float(line.lower() == gold.strip().lower()),

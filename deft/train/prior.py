@@ -9,32 +9,17 @@ evaluation stage); the prior's reported base accuracy comes from lm-eval on the 
 """
 from __future__ import annotations
 
-import torch
-
 from ..io import read_jsonl, write_json_atomic
+from .greedy import answer_budget, greedy_responses
 from .trainer import train
 
 
-def greedy_accuracy(model, tokenizer, examples: list[dict], score, max_new_tokens: int = 12, batch: int = 32) -> float:
+def greedy_accuracy(model, tokenizer, examples: list[dict], score, max_new_tokens: int | None = None) -> float:
     """Share of ``examples`` answered exactly (``score(domain, response, gold)["exact_match"]``),
-    with greedy chat-template generation."""
-    was_training = model.training
-    model.eval()
-    tokenizer.padding_side = "left"
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(examples), batch):
-            chunk = examples[i:i + batch]
-            texts = [tokenizer.apply_chat_template([{"role": "user", "content": e["prompt"]}],
-                                                   add_generation_prompt=True, tokenize=False) for e in chunk]
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-            for e, ids in zip(chunk, out[:, enc["input_ids"].shape[1]:]):
-                text = tokenizer.decode(ids, skip_special_tokens=True)
-                correct += score(e["domain"], text, e["answer"])["exact_match"]
-    model.train(was_training)
-    return correct / len(examples)
+    greedy, in the training format, with a budget that cannot cut a valid answer."""
+    budget = max_new_tokens or answer_budget(tokenizer, examples)
+    responses = greedy_responses(model, tokenizer, examples, budget)
+    return sum(score(e["domain"], r, e["answer"])["exact_match"] for e, r in zip(examples, responses)) / len(examples)
 
 
 def build(base_dir, prior_path, dev_path, out_dir, log_path, summary_path, prior_cfg: dict, score) -> dict:

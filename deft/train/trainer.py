@@ -34,7 +34,7 @@ DEFAULTS = {
     "epochs": 1, "max_steps": -1, "warmup_ratio": 0.1, "weight_decay": 0.01, "adam_beta1": 0.9,
     "adam_beta2": 0.95, "lr_scheduler": "cosine", "max_grad_norm": 1.0, "max_len": 256, "seed": 0,
     "save_steps": 0, "bf16": False, "gradient_checkpointing": False, "nonfinite": "stop",
-    "loss_path": "linear", "chunk_size": 512,
+    "loss_path": "linear", "chunk_size": 512, "train_blocks": None,
 }
 LOSS_PATHS = ("linear", "logits")
 
@@ -72,8 +72,9 @@ def encode_raw(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int
 
 
 def encode_example(tokenizer, e: dict) -> tuple[list[int], list[int]]:
-    """``encode`` or, for examples marked ``"format": "raw"`` (deft.data.hub), ``encode_raw``."""
-    return (encode_raw if e.get("format") == "raw" else encode)(tokenizer, e["prompt"], e["answer"])
+    """``encode`` or, for examples marked ``"format": "raw"`` (deft.data.hub, the compact embedded
+    format), ``encode_raw``; the trained response is ``target`` where the example has one."""
+    return (encode_raw if e.get("format") == "raw" else encode)(tokenizer, e["prompt"], e.get("target", e["answer"]))
 
 
 def tokenize_examples(tokenizer, examples: list[dict], max_len: int) -> tuple[list[dict], int]:
@@ -108,11 +109,13 @@ class PadCollator:
 # ---- the loss and its per-step statistics ------------------------------------------------------
 
 class HeadBypass(torch.nn.Module):
-    """Stands in for the LM head while training on the linear path: the model then returns hidden
-    states as ``logits`` and ``deft.losses.linear_terms`` applies the head chunk by chunk, so the
-    [tokens x vocab] logits never exist. Holds the head's own (possibly tied) weight, so the state
-    dict and the optimizer see the same parameter; ``active = False`` restores ordinary logits
-    (for generation)."""
+    """Stands in for the LM head while training: the model then returns hidden states as
+    ``logits`` and the loss applies the head only at the counted (response) positions - on the
+    linear path chunk by chunk through ``deft.losses.linear_terms``, so the [tokens x vocab] logits
+    never exist; on the logits path as one matmul. With short answers after longer prompts most
+    positions are prompt tokens, and the head is about a fifth of a 135M model's FLOPs per token.
+    Holds the head's own (possibly tied) weight, so the state dict and the optimizer see the same
+    parameter; ``active = False`` restores ordinary logits (for generation)."""
 
     def __init__(self, head: torch.nn.Linear):
         super().__init__()
@@ -129,10 +132,13 @@ class ObjectiveLoss:
     """``compute_loss_func`` for the Trainer: the objective on shifted logits (or, with ``head``,
     on shifted hidden states through the chunked linear path), plus running stats."""
 
-    def __init__(self, objective: str, params: dict, head: HeadBypass | None = None, chunk_size: int = 512):
+    def __init__(self, objective: str, params: dict, head: HeadBypass | None = None, chunk_size: int = 512,
+                 path: str = "linear"):
         L.resolve(objective, params)  # fail before any work on a bad name or parameter
+        if path not in LOSS_PATHS:
+            raise ValueError(f"loss_path={path!r} is not allowed; allowed: {list(LOSS_PATHS)}")
         self.objective, self.params = objective, dict(params)
-        self.head, self.chunk_size = head, chunk_size
+        self.head, self.chunk_size, self.path = head, chunk_size, path
         self.reset()
 
     def reset(self):
@@ -141,9 +147,15 @@ class ObjectiveLoss:
 
     def __call__(self, outputs, labels, num_items_in_batch=None):
         out, y = outputs.logits[:, :-1], labels[:, 1:]
-        if self.head is not None and self.head.active:
-            total, t = L.linear_terms(self.objective, out, self.head.weight, y, num_items=1,
-                                      chunk_size=self.chunk_size, **self.params)
+        if self.head is not None and self.head.active:  # hidden states: the head at counted positions only
+            counted = y != -100
+            out, y = out[counted], y[counted]
+            if self.path == "linear":
+                total, t = L.linear_terms(self.objective, out, self.head.weight, y, num_items=1,
+                                          chunk_size=self.chunk_size, **self.params)
+            else:
+                t = L.terms(self.objective, out @ self.head.weight.T, y, **self.params)
+                total = t.loss.sum()
         else:
             t = L.terms(self.objective, out, y, **self.params)
             total = t.loss.sum()
@@ -262,6 +274,54 @@ def _callbacks():
     return StepLog, StopWhen
 
 
+def freeze_below(model, n_blocks: int) -> None:
+    """Partial fine-tuning: train only the top ``n_blocks`` transformer blocks and the final norm;
+    the embeddings (and the LM head tied to them) and the lower blocks stay as they are."""
+    blocks = model.model.layers
+    if not 1 <= n_blocks <= len(blocks):
+        raise ValueError(f"train_blocks={n_blocks} is not allowed; allowed: 1..{len(blocks)} (this model's "
+                         "blocks) or null for full fine-tuning")
+    model.requires_grad_(False)
+    for block in blocks[len(blocks) - n_blocks:]:
+        block.requires_grad_(True)
+    model.model.norm.requires_grad_(True)
+
+
+def warmup_factor(step: int, warmup: int) -> float:
+    """Linear warm-up that starts above zero: step s (0-based) runs at (s + 1) / (warmup + 1) of the
+    peak. (The Trainer's own warm-up runs its first optimizer step at learning rate 0: a wasted step
+    on a run of a few dozen.)"""
+    return min(1.0, (step + 1) / (warmup + 1))
+
+
+def _trainer_class():
+    import math
+
+    from torch.optim.lr_scheduler import LambdaLR
+    from transformers import Trainer
+
+    class _Trainer(Trainer):
+        def create_scheduler(self, num_training_steps: int, optimizer=None):
+            if self.lr_scheduler is None:
+                kind, warm = str(self.args.lr_scheduler_type).rsplit(".", 1)[-1].lower(), \
+                    self.args.get_warmup_steps(num_training_steps)
+                decay = {"cosine": lambda p: 0.5 * (1 + math.cos(math.pi * p)), "linear": lambda p: 1 - p,
+                         "constant": lambda p: 1.0}
+                if kind not in decay:
+                    raise ValueError(f"lr_scheduler={kind!r} is not allowed; allowed: {sorted(decay)}")
+
+                def factor(step):
+                    if step < warm:
+                        return warmup_factor(step, warm)
+                    return decay[kind]((step - warm) / max(1, num_training_steps - warm))
+
+                self.lr_scheduler = LambdaLR(optimizer or self.optimizer, factor)
+                self._created_lr_scheduler = True
+            return self.lr_scheduler
+
+    return _Trainer
+
+
 @contextlib.contextmanager
 def full_head(model):
     """Ordinary logits for the block (generation during training), whatever the loss path."""
@@ -290,16 +350,14 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     (used to build the prior backbone); ``callbacks`` are extra TrainerCallbacks. Returns a summary
     for the run record.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
 
     unknown = set(cfg) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown training setting(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
     cfg = {**DEFAULTS, **cfg}
-    if cfg["loss_path"] not in LOSS_PATHS:
-        raise ValueError(f"loss_path={cfg['loss_path']!r} is not allowed; allowed: {list(LOSS_PATHS)}")
-    ObjectiveLoss(cfg["objective"], cfg["params"])  # a bad objective fails before any loading
+    ObjectiveLoss(cfg["objective"], cfg["params"], path=cfg["loss_path"])  # bad settings fail before any loading
     out_dir, log_path = Path(out_dir), Path(log_path)
     work = out_dir.with_name(out_dir.name + ".work")  # checkpoints of an unfinished run
 
@@ -309,11 +367,12 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if cfg["gradient_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})  # FSDP-safe
+    if cfg["train_blocks"] is not None:
+        freeze_below(model, cfg["train_blocks"])
     head = model.get_output_embeddings()
-    bypass = HeadBypass(head) if cfg["loss_path"] == "linear" else None
-    if bypass is not None:
-        model.set_output_embeddings(bypass)
-    loss_fn = ObjectiveLoss(cfg["objective"], cfg["params"], bypass, cfg["chunk_size"])
+    bypass = HeadBypass(head)
+    model.set_output_embeddings(bypass)
+    loss_fn = ObjectiveLoss(cfg["objective"], cfg["params"], bypass, cfg["chunk_size"], cfg["loss_path"])
 
     args = TrainingArguments(
         output_dir=str(work), per_device_train_batch_size=cfg["batch_size"],
@@ -333,7 +392,7 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     callbacks = [*callbacks, step_log]
     if stop_check is not None:
         callbacks.append(StopWhen(*stop_check, history))
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=PadCollator(tokenizer.pad_token_id),
+    trainer = _trainer_class()(model=model, args=args, train_dataset=rows, data_collator=PadCollator(tokenizer.pad_token_id),
                       compute_loss_func=loss_fn, callbacks=callbacks)
 
     # Several processes (torchrun / accelerate launch) share out_dir: files are touched by rank 0 only.
@@ -348,8 +407,8 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - t0
-    if bypass is not None:
-        model.set_output_embeddings(head)  # the saved model is an ordinary causal LM
+    model.set_output_embeddings(head)  # the saved model is an ordinary causal LM
+    model.requires_grad_(True)
 
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if main:

@@ -1,12 +1,15 @@
 import pytest
 
-from deft.eval.scoring import extract_last_integer, jaro_winkler_100, score
+from deft.eval.scoring import jaro_winkler_100, score
 
 
-@pytest.mark.parametrize("response,expected", [("42", "42"), (" -7\n", "-7"), ("5 + 3 = 8", "8"),
-                                               ("The answer is 1,234.", "1234"), ("none", "")])
-def test_extract_last_integer(response, expected):
-    assert extract_last_integer(response) == expected
+@pytest.mark.parametrize("response,gold,hit", [(" 42", "42", 1.0), (" -7\n", "-7", 1.0), ("007", "7", 1.0),
+                                               ("5 + 3 = 8", "8", 0.0), ("The answer is 16", "16", 0.0),
+                                               ("To calculate 0 + 7,", "7", 0.0), (" 11.", "11", 0.0),
+                                               ("", "0", 0.0), (" 12", "13", 0.0)])
+def test_arithmetic_is_scored_strictly_in_the_trained_format(response, gold, hit):
+    """The whole response must be the integer: no credit for a number inside words or an echoed operand."""
+    assert score("arithmetic", response, gold) == {"exact_match": hit}
 
 
 def test_jaro_winkler_textbook_values():

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from deft.train.trainer import ObjectiveLoss, encode, tokenize_examples, train
+from deft.train.trainer import HeadBypass, ObjectiveLoss, encode, tokenize_examples, train, warmup_factor
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,63 @@ def test_thresholded_objective_divides_by_kept_tokens():
     expected = ((1 - p[0]) + (1 - p[1])) / 2
     assert torch.allclose(fn(Out(logits), labels), expected)
     assert fn.summary()["kept_fraction"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("path", ["linear", "logits"])
+@pytest.mark.parametrize("objective,params", [("nll", {}), ("deft", {}), ("cayley", {}), ("only_top_p", {"tau": 0.3})])
+def test_head_only_at_counted_positions_equals_the_full_head(path, objective, params):
+    """The loss and the gradients w.r.t. hidden states and head weight are those of the full
+    [tokens x vocab] logits, though the head runs only where a response token is counted."""
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(3, 7, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(11, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, 11, (3, 7), generator=g)
+    labels[:, :4] = -100  # prompt
+    labels[1, 6] = -100  # padding
+    n = (labels[:, 1:] != -100).sum()
+    full = ObjectiveLoss(objective, params)(Out(hidden @ weight.T), labels, n)
+    grads_full = torch.autograd.grad(full, (hidden, weight))
+    head = torch.nn.Linear(5, 11, bias=False)
+    head.weight = torch.nn.Parameter(weight.detach().clone())
+    counted_fn = ObjectiveLoss(objective, params, HeadBypass(head), chunk_size=2, path=path)
+    h2 = hidden.detach().clone().requires_grad_(True)
+    counted = counted_fn(Out(h2), labels, n)
+    grads = torch.autograd.grad(counted, (h2, head.weight))
+    assert torch.allclose(full, counted, atol=1e-12)
+    for a, b in zip(grads_full, grads):
+        assert torch.allclose(a, b, atol=1e-12)
+    assert counted_fn.summary()["response_tokens"] == int(n)
+
+
+def test_warm_up_never_runs_a_step_at_learning_rate_zero(tiny_model, tmp_path):
+    assert [warmup_factor(s, 3) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _rows()))
+    lrs = []
+    from transformers import TrainerCallback
+
+    class Grab(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kw):
+            lrs.append(optimizer.param_groups[0]["lr"])
+
+    train(tiny_model, data, tmp_path / "m", tmp_path / "l.jsonl",
+          {"batch_size": 2, "max_steps": 4, "warmup_ratio": 0.5, "learning_rate": 1e-3}, callbacks=[Grab()])
+    assert lrs[0] == pytest.approx(1e-3 / 3) and lrs[1] == pytest.approx(2e-3 / 3) and lrs[2] == pytest.approx(1e-3)
+    assert lrs[3] < lrs[2]  # cosine decay after the warm-up
+
+
+def test_partial_fine_tuning_changes_only_the_top_blocks(tiny_model, tmp_path):
+    from safetensors.torch import load_file
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _rows()))
+    train(tiny_model, data, tmp_path / "m", tmp_path / "l.jsonl", {"batch_size": 4, "max_steps": 2, "train_blocks": 1})
+    before, after = load_file(tiny_model / "model.safetensors"), load_file(tmp_path / "m" / "model.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    n_layers = 1 + max(int(k.split(".")[2]) for k in before if ".layers." in k)
+    assert changed and all(k.startswith(f"model.layers.{n_layers - 1}.") or k == "model.norm.weight" for k in changed)
+    with pytest.raises(ValueError, match="train_blocks=99 is not allowed; allowed: 1..2"):
+        train(tiny_model, data, tmp_path / "x", tmp_path / "x.jsonl", {"max_steps": 1, "train_blocks": 99})
 
 
 def _rows(n=8):

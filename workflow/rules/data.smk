@@ -12,6 +12,7 @@ rule make_splits:
         domain_params=lambda wc: config["data"]["domains"][wc.domain],
         sizes=config["data"]["sizes"],
         seed=config["data"]["seed"],
+        prompt_format=config["data"].get("prompt_format", "chat"),
     log:
         "results/logs/make_splits/{domain}.log",
     conda:

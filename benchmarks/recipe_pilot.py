@@ -1,0 +1,75 @@
+"""The nll pilot that chose the embedded recipe (README "Recipe"): fine-tune with nll under a few
+settings and print held-out greedy exact match (strict, trained format) per setting, with time.
+
+    python benchmarks/recipe_pilot.py BASE_MODEL DATA_DIR [--prior] [--threads 2]
+
+BASE_MODEL: a backbone folder (results/backbones/smollm2-135m); DATA_DIR: a domain's split folder
+(results/data/domain=arithmetic). Without --prior it fine-tunes on train.jsonl (256 examples) and
+scores test.jsonl; with --prior it trains on prior.jsonl and prints prior_dev accuracy every few
+steps (how many steps an early and a full prior need).
+"""
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from deft.eval.scoring import score
+from deft.io import read_jsonl
+from deft.train.prior import greedy_accuracy
+from deft.train.trainer import train
+
+SETTINGS = [  # (label, settings)
+    ("full lr 1e-5 bs16 x2ep", {"learning_rate": 1e-5, "batch_size": 16, "epochs": 2}),
+    ("full lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2}),
+    ("full lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2}),
+    ("top4 lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
+    ("top4 lr 3e-4 bs16 x2ep", {"learning_rate": 3e-4, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("data", type=Path)
+    ap.add_argument("--prior", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", default=None, help="comma-separated labels of SETTINGS to run")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(a.model)
+    base = {"objective": "nll", "warmup_ratio": 0.1, "lr_scheduler": "cosine", "weight_decay": 0.0,
+            "adam_beta1": 0.9, "adam_beta2": 0.95, "max_len": 64, "seed": 0}
+    with tempfile.TemporaryDirectory() as tmp:
+        if a.prior:
+            dev = read_jsonl(a.data / "prior_dev.jsonl")
+            t0 = time.perf_counter()
+            hist = []
+            s = train(a.model, a.data / "prior.jsonl", Path(tmp) / "m", Path(tmp) / "l.jsonl",
+                      {**base, "learning_rate": 1e-4, "batch_size": 32, "max_steps": 96, "warmup_ratio": 0.05},
+                      stop_check=(lambda m: greedy_accuracy(m, tok, dev, score), 8, 1.01))
+            hist = s["stop_history"]
+            print("| step | prior_dev exact match |\n|---|---|")
+            for h in hist:
+                print(f"| {h['step']} | {h['value']:.3f} |")
+            print(f"wall {time.perf_counter() - t0:.0f} s")
+            return
+        test = read_jsonl(a.data / "test.jsonl")
+        print("| setting | steps | test exact match | train wall s |\n|---|---|---|---|")
+        for label, cfg in SETTINGS:
+            if a.only and label not in a.only.split(","):
+                continue
+            s = train(a.model, a.data / "train.jsonl", Path(tmp) / label.replace(" ", "_"), Path(tmp) / "l.jsonl",
+                      {**base, **cfg})
+            from transformers import AutoModelForCausalLM
+            m = AutoModelForCausalLM.from_pretrained(Path(tmp) / label.replace(" ", "_"))
+            acc = greedy_accuracy(m, tok, test, score)
+            print(f"| {label} | {s['steps']} | {acc:.3f} | {s['wall_s']:.0f} |", flush=True)
+            print(json.dumps({"label": label, "acc": acc, "wall": s["wall_s"]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
