@@ -23,7 +23,14 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/backbones.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/train.smk"
+if SHARD:
+
+    include: "workflow/rules/shard.smk"
+
+else:
+
+    include: "workflow/rules/train.smk"
+
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/aggregate.smk"

@@ -64,8 +64,8 @@ def check(config: dict) -> None:
         if "hub" not in params and not DOMAINS[kind].offline:
             raise ValueError(f"config: data.domains.{name}: a {kind} domain needs `hub:` (a dataset id and its "
                              "fields); it has no offline generator")
-        for key in set(params) - DOMAINS[kind].params - {"hub", "eval_task", "sizes"}:
-            _fail(f"data.domains.{name}", key, f"allowed keys: {sorted(DOMAINS[kind].params | {'sizes'})}")
+        for key in set(params) - DOMAINS[kind].params - {"hub", "eval_task", "sizes", "prompt_format"}:
+            _fail(f"data.domains.{name}", key, f"allowed keys: {sorted(DOMAINS[kind].params | {'sizes', 'prompt_format'})}")
         if "hub" in params:
             from .data.hub import check_spec
 
@@ -81,6 +81,8 @@ def check(config: dict) -> None:
         cfg = launch.get("config_file")
         if not cfg or not Path(cfg).is_file():
             _fail("launch.config_file", cfg, "allowed: an accelerate config file, e.g. configs/accelerate/fsdp.yaml")
+    if launch.get("shard") and launch["kind"] != "python":
+        _fail("launch.shard", True, f"allowed: true only with launch.kind python (not {launch['kind']!r})")
     if launch["kind"] != "python" and "num_processes" not in launch:
         raise ValueError(f"config: launch.kind {launch['kind']!r} needs launch.num_processes (processes on the node)")
     for name, r in regimes.items():
@@ -105,10 +107,31 @@ def check(config: dict) -> None:
             L.resolve(name, params)
         except ValueError as err:
             raise ValueError(f"config: objective_params.{name}: {err}") from None
+    _check_contrasts(config)
     cells = Counter((regimes[r]["backbone"], regimes[r]["domain"]) for r in grid["regimes"])
     twice = [c for c, n in cells.items() if n > 1]
     if twice:
         raise ValueError(f"config: grid.regimes name the same (backbone, domain) cell twice: {twice}")
+
+
+def _check_contrasts(config: dict) -> None:
+    grid = config["grid"]
+    labels = sorted({config["regimes"][r].get("regime", r) for r in grid["regimes"]})
+    for i, c in enumerate(config.get("analysis", {}).get("contrasts", [])):
+        if c["regime"] not in labels:
+            _fail(f"analysis.contrasts[{i}].regime", c["regime"], f"allowed: a regime of the grid {labels}")
+        for side in ("a", "b"):
+            if c[side] not in grid["objectives"]:
+                _fail(f"analysis.contrasts[{i}].{side}", c[side], f"allowed: an objective of the grid {grid['objectives']}")
+        rates = {0.0, *grid["noise_rates"]}
+        if c["noise_rate"] not in rates:
+            _fail(f"analysis.contrasts[{i}].noise_rate", c["noise_rate"], f"allowed: {sorted(rates)}")
+
+
+def prior_settings(config: dict, backbone: str) -> dict:
+    """The config's ``prior:`` with the backbone's own overrides (``train`` merged key by key)."""
+    base, own = config.get("prior", {}), config["backbones"][backbone].get("prior", {})
+    return {**base, **own, "train": {**base.get("train", {}), **own.get("train", {})}}
 
 
 def regime_of(config: dict, backbone: str, domain: str) -> str | None:

@@ -75,7 +75,7 @@ def test_shipped_configs_are_valid(config_file):
     (["data", "domains", "medical-llama"], {}, "data.domains.medical-llama: a medical domain needs `hub:`"),
     (["analysis"], {"reference": {"smollm2-135m": "arithmetic"}},
      "analysis.reference.smollm2-135m = 'arithmetic' is not allowed; it is a domain smollm2-135m is fine-tuned on "
-     "\\(\\['arithmetic', 'figfont'\\]\\); allowed: \\['arithmetic-mult'\\]"),
+     "\\(\\['arithmetic'\\]\\); allowed: \\['arithmetic-mult'\\]"),
     (["analysis"], {"reference": {"smollm2-135m-prior": "arithmetic"}}, "smollm2-135m-prior is fine-tuned on"),
     (["analysis"], {"reference": {"llama": "arithmetic-mult"}}, "analysis.reference = 'llama' is not allowed"),
     (["analysis"], {"reference": {"smollm2-135m": "chess"}}, "analysis.reference.smollm2-135m = 'chess' is not allowed"),
@@ -94,8 +94,8 @@ def test_bad_config_is_refused(path, value, match):
 def test_grid_expansion_dedupes_the_clean_run_across_noise_kinds():
     cfg = edit(["grid", "noise_kinds"], ["answer", "shuffle"])
     runs = dc.runs(cfg)
-    # 3 regimes x 3 objectives x (1 clean + 2 kinds x 1 noisy rate) x 1 seed
-    assert len(runs) == 3 * 3 * 3
+    # 3 regimes x 4 objectives x (1 clean + 2 kinds x 1 noisy rate) x 3 seeds
+    assert len(runs) == 3 * 4 * 3 * 3
     assert {r["noise"] for r in runs} == {"clean", "answer-0.3", "shuffle-0.3"}
     assert dc.parse_noise("answer-0.3") == ("answer", 0.3) and dc.parse_noise("clean") == ("none", 0.0)
 

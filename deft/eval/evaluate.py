@@ -27,19 +27,37 @@ def task_name(domain: str) -> str:
     return name
 
 
-def _task_dir(domain: str, test_path: Path, where: Path) -> str:
-    """A one-file include dir: the domain's task pointed at ``test_path``."""
+def task_generation_kwargs(name: str) -> dict:
+    """The ``generation_kwargs`` of an embedded task YAML (following its ``include:``)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!function", lambda loader, node: None)
+    spec = yaml.load((TASKS_DIR / f"{name}.yaml").read_text(), Loader=Loader)
+    own = spec.get("generation_kwargs")
+    return own if own is not None else task_generation_kwargs(Path(spec["include"]).stem)
+
+
+def _task_dir(domain: str, test_path: Path, where: Path, max_gen_toks: int | None = None) -> str:
+    """A one-file include dir: the domain's task pointed at ``test_path`` (and given a token budget)."""
     name = task_name(domain)
-    (where / f"{name}.yaml").write_text(
-        f"include: {TASKS_DIR / (name + '.yaml')}\ntask: {name}\n"
-        f"dataset_kwargs:\n  data_files:\n    test: {json.dumps(str(Path(test_path).resolve()))}\n")
+    text = (f"include: {TASKS_DIR / (name + '.yaml')}\ntask: {name}\n"
+            f"dataset_kwargs:\n  data_files:\n    test: {json.dumps(str(Path(test_path).resolve()))}\n")
+    if max_gen_toks is not None:
+        text += f"generation_kwargs: {json.dumps({**task_generation_kwargs(name), 'max_gen_toks': max_gen_toks})}\n"
+    (where / f"{name}.yaml").write_text(text)
     return str(where)
 
 
-def model_args(backend: str, model_dir, settings: dict, raw_prompts: bool = False) -> dict:
+def model_args(backend: str, model_dir, settings: dict, raw_prompts: bool = False,
+               prompts_have_bos: bool = False) -> dict:
     """lm-eval ``model_args`` for a backend (vLLM's parallelism and memory settings from config).
-    ``raw_prompts``: prompts are used without a chat template, with the tokenizer's BOS, as in training."""
-    bos = {"add_bos_token": True} if raw_prompts else {}
+    ``raw_prompts``: prompts are used without a chat template, with the tokenizer's BOS, as in
+    training - unless they carry its text already (``prompts_have_bos``: none is added, as
+    ``deft.train.trainer.encode_raw`` adds none)."""
+    bos = {"add_bos_token": not prompts_have_bos} if raw_prompts else {}
     if backend == "hf":
         return {"pretrained": str(model_dir), "dtype": settings.get("dtype", "float32"), **bos}
     if backend == "vllm":
@@ -53,12 +71,13 @@ def model_args(backend: str, model_dir, settings: dict, raw_prompts: bool = Fals
 
 def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_size: int = 16,
              limit: int | None = None, settings: dict | None = None, task: str | None = None,
-             prompt_format: str = "chat") -> dict:
+             prompt_format: str = "chat", max_gen_toks: int | None = None) -> dict:
     """Run lm-eval; return {"metrics", "samples", "n", "wall_s", "task_version"}.
 
     ``task``: a paper-scale task or group of ``deft/eval/tasks/paper`` (e.g. deft_math) that loads its
     own benchmark data; without it, the domain's embedded task runs on ``test_path``.
     ``prompt_format``: ``chat`` (the model's chat template) or ``raw`` (as formatted, with BOS).
+    ``max_gen_toks``: the embedded task's generation budget (default: the task YAML's).
     """
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -66,10 +85,19 @@ def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_si
     settings = settings or {}
     name = task or task_name(domain)
     raw = prompt_format == "raw"
-    args = model_args(backend, model_dir, settings, raw_prompts=raw)
+    has_bos = False
+    if raw and not task:  # the embedded task reads test_path: do its prompts carry the BOS text?
+        from transformers import AutoTokenizer
+
+        from ..io import read_jsonl
+        from ..train.trainer import starts_with_bos
+
+        first = read_jsonl(test_path)[:1]
+        has_bos = bool(first) and starts_with_bos(AutoTokenizer.from_pretrained(model_dir), first[0]["prompt"])
+    args = model_args(backend, model_dir, settings, raw_prompts=raw, prompts_have_bos=has_bos)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        include = str(TASKS_DIR / "paper") if task else _task_dir(domain, Path(test_path), Path(tmp))
+        include = str(TASKS_DIR / "paper") if task else _task_dir(domain, Path(test_path), Path(tmp), max_gen_toks)
         tm = TaskManager(include_path=include, include_defaults=False)
         out = lm_eval.simple_evaluate(
             model=backend, model_args=args, tasks=[name], task_manager=tm, batch_size=batch_size,
@@ -85,10 +113,41 @@ def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_si
             "task_version": out.get("versions", {}).get(name)}
 
 
+def response_checks(samples: list[dict]) -> dict:
+    """``distinct_share``: distinct (stripped) responses per test item; 1/n means one constant answer."""
+    responses = [str(s["responses"][0]).strip() if isinstance(s["responses"], list) else str(s["responses"]).strip()
+                 for s in samples]
+    return {"distinct_share": len(set(responses)) / len(responses)} if responses else {}
+
+
+def constant_baselines(domain: str, samples: list[dict]) -> dict:
+    """The best score a model answering one constant string could reach on these items (each
+    gold answer tried as the constant): the floor a collapsed model can hide behind."""
+    from ..data.domains import kind_of
+    from .scoring import score
+
+    golds = sorted({str(s["target"]) for s in samples})
+    if not golds or len(golds) > 2000 or kind_of(domain) not in ("arithmetic", "figfont"):  # embedded scorers only
+        return {}
+    best = {}
+    for g in golds:
+        for metric, v in _mean_scores(domain, g, samples, score).items():
+            best[metric] = max(best.get(metric, float("-inf")), v)
+    return {f"constant_{k}": v for k, v in best.items()}
+
+
+def _mean_scores(domain, constant, samples, score):
+    totals: dict[str, float] = {}
+    for s in samples:
+        for k, v in score(domain, constant, str(s["target"])).items():
+            totals[k] = totals.get(k, 0.0) + v
+    return {k: v / len(samples) for k, v in totals.items()}
+
+
 def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_samples, eval_cfg: dict,
                        config_slice: dict, *, train_summary=None, audit=None, base_record=None,
                        reference=None, reference_domain=None, out_tokens=None, token_objectives=None,
-                       n_analysis: int = 64) -> dict:
+                       n_analysis: int = 64, prior_dev: dict | None = None, regime_bands: dict | None = None) -> dict:
     """Pipeline stage: evaluate a model and write its run record (and per-sample responses).
 
     ``identity``: backbone, domain, regime, objective, params, noise_kind, noise_rate, seed.
@@ -101,20 +160,32 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
     a run's ``token_forgetting_rate`` is the share of the base model's token hits it lost, its
     ``prior_task_accuracy`` the exact-match accuracy and ``prior_task_delta`` that minus the base's.
 
+    A base record carries its regime check (``deft.eval.regimes``; ``prior_dev``: {"prior_dev": the
+    prior's held-out accuracy} for a built prior). Every record carries ``distinct_share`` (distinct
+    responses / test items: a collapsed model answers one string) and what a constant answer would
+    score (``baselines``).
+
     Gradient maps: ``out_tokens`` gets the token statistics of the first ``n_analysis`` test
     examples (held out from fine-tuning) under this model, for ``token_objectives`` ({name: params}).
     """
     from .. import losses
     from ..io import dumps_jsonl, read_jsonl, write_bytes_atomic
-    from . import analysis, forgetting, records
+    from . import analysis, forgetting, records, regimes
 
     def load(path):
         return json.loads(Path(path).read_text()) if path else None
 
+    budget = None
+    if not eval_cfg.get("task"):  # embedded task: a budget that cannot cut a valid answer in the trained format
+        from transformers import AutoTokenizer
+
+        from ..train.greedy import answer_budget
+
+        budget = answer_budget(AutoTokenizer.from_pretrained(model_dir), read_jsonl(test_path))
     result = evaluate(model_dir, identity["domain"], test_path, backend=eval_cfg["backend"],
                       batch_size=eval_cfg["batch_size"], limit=eval_cfg.get("limit"),
                       settings=eval_cfg.get("settings"), task=eval_cfg.get("task"),
-                      prompt_format=eval_cfg.get("prompt_format", "chat"))
+                      prompt_format=eval_cfg.get("prompt_format", "chat"), max_gen_toks=budget)
     summary, audit_d, base = load(train_summary), load(audit), load(base_record)
     is_base = train_summary is None
     hits, tokens = None, None
@@ -141,12 +212,18 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
         "reference": None if hits is None else {"sha256": records.sha256_file(reference), "domain": reference_domain,
                                                 **hits},
         "n_test": result["n"],
+        "responses": response_checks(result["samples"]),
+        "baselines": constant_baselines(identity["domain"], result["samples"]),
+        "regime_check": None if not is_base else regimes.check(
+            identity.get("regime"),
+            {"test": result["metrics"].get("exact_match", float("nan")), **(prior_dev or {})}, regime_bands),
         "data": {"test_sha256": records.sha256_file(test_path),
                  "train_sha256": audit_d["train_sha256"] if audit_d else None,
                  "noise_audit_sha256": records.sha256_file(audit) if audit else None,
                  "noise_realized_rate": audit_d["realized_rate"] if audit_d else None},
         "train": None if is_base else {k: v for k, v in summary.items() if k != "stop_history"},
-        "eval": {"backend": eval_cfg["backend"], "wall_s": result["wall_s"], "task_version": result["task_version"]},
+        "eval": {"backend": eval_cfg["backend"], "wall_s": result["wall_s"], "task_version": result["task_version"],
+                 "max_gen_toks": budget},
         "config": config_slice,
         "provenance": {"config_hash": records.config_hash(config_slice), **records.git_state(),
                        "versions": records.versions(),

@@ -5,10 +5,14 @@ samples (avg@k), and the medical choice letter.
   list, Minerva-Math the last \\boxed{} of ``solution``) and each sample are parsed by
   math-verify; a sample is correct when ``verify(gold, sample)``. avg@k is the mean over all k
   samples (not the first), then the paper averages the five sets unweighted.
-* medical: the choice letter in the last \\boxed{} (or a final "answer is X"), compared with gold;
-  ``medical_doc`` reads a MedQA, MedMCQA, PubMedQA or MMLU document into (question, options, gold).
+* medical: ``medical_choice`` finds the chosen option of a free-form response (the boxed form,
+  "answer is X", a standalone letter, then the option's text; see its docstring), compared with
+  gold; ``medical_doc`` reads a MedQA, MedMCQA, PubMedQA or MMLU document into (question, options,
+  gold).
 """
 from __future__ import annotations
+
+import re
 
 from ..data.answers import last_boxed, medical_letter  # noqa: F401 (part of this module's API)
 
@@ -70,3 +74,58 @@ def medical_doc(doc: dict) -> tuple[str, list[str], str]:
         return doc["question"], list(doc["choices"]), LETTERS[int(doc["answer"])]
     raise ValueError(f"not a medical multiple-choice document: fields {sorted(doc)}; expected those of MedQA, "
                      "MedMCQA, PubMedQA or MMLU")
+
+
+def _letters(n_options: int) -> str:
+    return LETTERS[:n_options] if n_options else LETTERS
+
+
+def _option_by_text(text: str, options: list[str]) -> str:
+    """The letter of the option whose text occurs last in ``text`` (case-insensitive); the longest
+    option wins a tie, so "no" inside "not known" does not shadow a longer option text."""
+    low, best = text.lower(), (-1, 0, "")
+    for i, option in enumerate(options):
+        o = option.strip().lower()
+        if not o:
+            continue
+        for m in re.finditer(r"(?<!\w)" + re.escape(o) + r"(?!\w)", low):
+            best = max(best, (m.start(), len(o), LETTERS[i]))
+    return best[2]
+
+
+def medical_choice(response: str, options: list[str] | None = None) -> str:
+    """The letter of the option a free-form response chooses, or "" when it names none. In order,
+    the first rule that finds something decides (within a rule the last mention wins, as the
+    authors' ``match_choice`` reads it):
+
+    1. the last ``\\boxed{}``: a letter in it (``C``, ``(C)``, ``Option C``, ``C. text``,
+       ``\\text{C}``), else an option's text in it (``\\boxed{Diabetes}``);
+    2. "answer is X" / "answer: X" (also "choice", "option");
+    3. a standalone letter of the options (not the article "A" before a word);
+    4. the option whose text occurs last.
+
+    ``options``: the option texts in letter order (limits the letters to A..; enables rules 1 and 4
+    by text). The authors' last resort, the most similar option by string similarity, always
+    names an option even for an empty response; it is left out: no answer scores 0."""
+    options = list(options or [])
+    valid = _letters(len(options))
+    boxed = last_boxed(response)
+    if boxed is not None:
+        inner = re.sub(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}", r"\1", boxed).strip()
+        m = (re.fullmatch(r"\(?([A-J])\)?\.?", inner)                                   # C, (C), C.
+             or re.match(r"(?:option|choice|answer)\s*:?\s*\(?([A-J])\)?(?![A-Za-z])", inner, re.I)  # Option C
+             or re.match(r"\(?([A-J])\)?\s*[.:)]\s", inner))                              # C. text, (C) text
+        if m and m.group(1).upper() in valid:
+            return m.group(1).upper()
+        by_text = _option_by_text(inner, options)
+        if by_text:
+            return by_text
+    stated = re.findall(rf"\b(?:answer|choice|option)\s*(?:is|:)\s*:?\s*\**\(?([{valid}])\)?(?![A-Za-z])",
+                        response, re.IGNORECASE)
+    if stated:
+        return stated[-1].upper()
+    alone = [m.group(1) for m in re.finditer(rf"(?<![A-Za-z0-9\\])([{valid}])(?![A-Za-z0-9])", response)
+             if not (m.group(1) == "A" and re.match(r"\s+[a-z]", response[m.end():]))]  # "A patient ..."
+    if alone:
+        return alone[-1]
+    return _option_by_text(response, options)

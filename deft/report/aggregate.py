@@ -23,6 +23,7 @@ from ..eval import records
 from ..io import read_jsonl, write_bytes_atomic
 from .tables import (
     cells,
+    contrasts,
     improvement_probability,
     ordered,
     paired_vs,
@@ -180,10 +181,52 @@ def forgetting(recs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=FORGETTING_COLUMNS)
 
 
-def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: bool = False) -> dict:
+REGIME_COLUMNS = ["regime", "backbone", "domain", "label", "band_low", "band_high", "base_test", "base_prior_dev",
+                  "holds"]
+
+
+def regime_checks(recs: list[dict]) -> pd.DataFrame:
+    """One row per base record: the regime label, its band, the measured base exact match (test,
+    and prior_dev for a built prior) and whether the label holds (empty: no band, not checked)."""
+    rows = []
+    for r in recs:
+        c = r.get("regime_check")
+        if r["kind"] != "base" or not c:
+            continue
+        band = c["band"] or [None, None]
+        rows.append({"regime": r["run"]["regime"], "backbone": r["run"]["backbone"], "domain": r["run"]["domain"],
+                     "label": c["label"], "band_low": band[0], "band_high": band[1],
+                     "base_test": c["measured"].get("test"), "base_prior_dev": c["measured"].get("prior_dev"),
+                     "holds": c["holds"]})
+    return pd.DataFrame(rows, columns=REGIME_COLUMNS)
+
+
+COLLAPSE_SHARE = 0.25  # a run answering fewer distinct strings than this share of its items is flagged
+RESPONSE_COLUMNS = ["kind", "regime", "backbone", "domain", "objective", "noise_rate", "seed", "n_test",
+                    "distinct_share", "collapsed", "exact_match", "constant_exact_match"]
+
+
+def response_checks(recs: list[dict]) -> pd.DataFrame:
+    """Per record: the share of distinct responses (``collapsed`` below ``COLLAPSE_SHARE``) beside
+    its exact match and what the best constant answer scores on the same items."""
+    rows = []
+    for r in recs:
+        share = (r.get("responses") or {}).get("distinct_share")
+        if share is None:
+            continue
+        rows.append({**{k: r["run"][k] for k in ("regime", "backbone", "domain", "objective", "noise_rate", "seed")},
+                     "kind": r["kind"], "n_test": r["n_test"], "distinct_share": share,
+                     "collapsed": share < COLLAPSE_SHARE, "exact_match": r["metrics"].get("exact_match"),
+                     "constant_exact_match": (r.get("baselines") or {}).get("constant_exact_match")})
+    return pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
+
+
+def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: bool = False,
+              contrast_specs: list[dict] | None = None, mde_target: float | None = None) -> dict:
     """Pipeline stage: runs.csv, items.csv, cells.csv, train_logs.csv, heldout_tokens.csv, and
-    table1, table1_ci, paired_vs_nll, improvement_probability, paper_vs_reproduced and forgetting as
-    CSV, Markdown and LaTeX."""
+    table1, table1_ci, paired_vs_nll, improvement_probability, paper_vs_reproduced, forgetting,
+    contrasts (``contrast_specs``, config analysis.contrasts), regimes and responses as CSV,
+    Markdown and LaTeX. Regime labels that do not hold and collapsed runs are logged."""
     recs, bad = load_records(record_paths, skip_bad=skip_bad)
     if not recs:
         raise ValueError("no valid run records to aggregate")
@@ -200,6 +243,16 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
     write_table(improvement_probability(df, items), out / "improvement_probability")
     write_table(paper_vs_reproduced(df), out / "paper_vs_reproduced")
     write_table(forgetting(recs), out / "forgetting")
+    write_table(contrasts(df, items, contrast_specs or [], mde_target), out / "contrasts")
+    regimes_t, responses = regime_checks(recs), response_checks(recs)
+    write_table(regimes_t, out / "regimes")
+    write_table(responses, out / "responses")
+    for r in regimes_t[regimes_t.holds == False].itertuples():  # noqa: E712 (None: not checked)
+        print(f"WARNING: regime label {r.label!r} of {r.backbone}/{r.domain} does not hold: base exact match "
+              f"{r.base_test:.3f} (prior_dev {r.base_prior_dev}) outside [{r.band_low}, {r.band_high}]")
+    for r in responses[responses.collapsed].itertuples():
+        print(f"WARNING: {r.kind} {r.backbone}/{r.domain}/{r.objective}/noise {r.noise_rate}/seed {r.seed} "
+              f"answers {r.distinct_share:.1%} distinct strings (collapse below {COLLAPSE_SHARE:.0%})")
     write_bytes_atomic(out / "train_logs.csv", train_logs(recs).to_csv(index=False).encode())
     write_bytes_atomic(out / "heldout_tokens.csv", heldout_tokens(recs).to_csv(index=False).encode())
     return {"records": len(recs), "skipped": bad}

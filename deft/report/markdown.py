@@ -11,13 +11,18 @@ import pandas as pd
 
 from ..io import write_bytes_atomic
 
-SECTIONS = [("Table 1 (mean over seeds)", "table1.md"),
+SECTIONS = [("Regime labels, measured (base exact match in the trained format against each label's band)",
+             "regimes.md"),
+            ("Pre-registered contrasts (paired by seed and item; MDE at 80% power)", "contrasts.md"),
+            ("Table 1 (mean over seeds)", "table1.md"),
             ("Table 1 with 95% intervals over seeds and test items (* = best in the metric's direction)",
              "table1_ci.md"),
             ("Paired difference with nll (by seed and item), minimum detectable effect, verdict", "paired_vs_nll.md"),
             ("Probability of improvement over nll across cells", "improvement_probability.md"),
             ("Forgetting on each backbone's reference task, with denominators", "forgetting.md"),
-            ("Paper vs reproduced", "paper_vs_reproduced.md")]
+            ("Paper vs reproduced", "paper_vs_reproduced.md"),
+            ("Responses: distinct-answer share (collapsed below 25%) and the constant-answer baseline",
+             "responses.md")]
 
 
 def build(tables_dir, figures_dir, config: dict, out_path) -> str:
@@ -25,7 +30,7 @@ def build(tables_dir, figures_dir, config: dict, out_path) -> str:
     import yaml
 
     tables, figures, out = Path(tables_dir), Path(figures_dir), Path(out_path)
-    parts = ["# deft-repro report", ""]
+    parts = ["# deft-repro report", "", *warnings(tables), ""]
     for title, name in SECTIONS:
         if (tables / name).exists():
             parts += [f"## {title}", "", (tables / name).read_text(), ""]
@@ -40,6 +45,35 @@ def build(tables_dir, figures_dir, config: dict, out_path) -> str:
     text = "\n".join(parts)
     write_bytes_atomic(out, text.encode())
     return text
+
+
+def warnings(tables: Path) -> list[str]:
+    """Lines at the top of the report: regime labels that do not hold, collapsed runs, contrasts
+    whose minimum detectable effect misses its target - never silent."""
+    out = []
+    if (tables / "regimes.csv").exists():
+        reg = pd.read_csv(tables / "regimes.csv")
+        for r in reg[reg.holds.astype(str) == "False"].itertuples():
+            out.append(f"- **Regime label does not hold**: {r.backbone} on {r.domain} is labelled {r.label!r} but "
+                       f"its base exact match is {r.base_test:.3f}"
+                       + (f" (prior_dev {r.base_prior_dev:.3f})" if pd.notna(r.base_prior_dev) else "")
+                       + f", outside [{_bound(r.band_low)}, {_bound(r.band_high)}].")
+    if (tables / "responses.csv").exists():
+        resp = pd.read_csv(tables / "responses.csv")
+        bad = resp[resp.collapsed.astype(str) == "True"]
+        if len(bad):
+            out.append(f"- **Collapsed runs**: {len(bad)} of {len(resp)} records answer fewer than 25% distinct "
+                       "strings (table Responses).")
+    if (tables / "contrasts.csv").exists():
+        con = pd.read_csv(tables / "contrasts.csv")
+        for r in con[con.powered.astype(str) == "False"].itertuples():
+            out.append(f"- **Under-powered contrast**: {r.contrast} ({r.regime}, noise {r.noise_rate}) has minimum "
+                       f"detectable effect {r.mde:.3f} > target {r.mde_target}.")
+    return out or ["All regime labels hold, no run collapsed, every pre-registered contrast meets its MDE target."]
+
+
+def _bound(x) -> str:
+    return "-" if pd.isna(x) else f"{x:g}"
 
 
 def provenance(runs: pd.DataFrame) -> pd.DataFrame:

@@ -47,7 +47,10 @@ def regenerate(src, out, config_path) -> list[tuple[str, float]]:
 
     records = sorted(src.rglob("record.json"))
     stats = sorted(src.rglob("token_stats.csv"))
-    step("aggregate", lambda: aggregate(records, tables))
+    config = yaml.safe_load(Path(config_path).read_text())
+    analysis = config.get("analysis", {})  # the pre-registered contrasts, as the aggregate rule has them
+    step("aggregate", lambda: aggregate(records, tables, contrast_specs=analysis.get("contrasts", []),
+                                        mde_target=analysis.get("mde_target")))
     step("noise_robustness", lambda: figure("noise_robustness", tables / "cells.csv"))
     step("improvement_probability", lambda: figure("improvement_probability", tables / "improvement_probability.csv"))
     step("gating_dynamics", lambda: figure("gating_dynamics", tables / "train_logs.csv"))
@@ -59,7 +62,6 @@ def regenerate(src, out, config_path) -> list[tuple[str, float]]:
         step("token_stats", lambda: collect_token_stats(stats, tables / "token_stats.csv"))
         step("confident_conflicts", lambda: figure("confident_conflicts", tables / "token_stats.csv",
                                                    tables / "confident_conflicts.csv"))
-    config = yaml.safe_load(Path(config_path).read_text())
     step("report", lambda: build(tables, figures, config, out / "report.md"))
     return timings
 

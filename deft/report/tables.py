@@ -52,7 +52,7 @@ class Scores:
         sub = self.runs
         for k, v in zip(ROW, row):
             sub = sub[sub[k] == v]
-        sub = sub[sub.objective == objective]
+        sub = sub[(sub.objective == objective) & sub.value.notna()]  # NaN: undefined (e.g. no token held before)
         return sub.groupby("seed").value.mean().to_frame("run")
 
 
@@ -73,7 +73,7 @@ def cells(runs: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataFrame
     for key, cell in _rows(runs):
         for obj in ordered(cell.objective):
             m = scores.matrix(key, obj)
-            mean, lo, hi = cell_ci(m.to_numpy())
+            mean, lo, hi = cell_ci(m.to_numpy()) if m.size else (np.nan, np.nan, np.nan)
             out.append({**dict(zip(ROW, key)), "objective": obj, "mean": mean, "ci_low": lo, "ci_high": hi,
                         "n_seeds": m.shape[0], "n_items": m.shape[1]})
     return pd.DataFrame(out, columns=ROW + ["objective", "mean", "ci_low", "ci_high", "n_seeds", "n_items"])
@@ -128,6 +128,43 @@ def paired_vs(runs: pd.DataFrame, items: pd.DataFrame | None = None, baseline: s
                     "verdict": verdict, "n_seeds": a.shape[0], "n_items": a.shape[1]})
     return pd.DataFrame(out, columns=ROW + ["objective", "baseline", "difference", "ci_low", "ci_high", "mde",
                                             "direction", "verdict", "n_seeds", "n_items"])
+
+
+CONTRAST_COLUMNS = ["contrast", "regime", "backbone", "domain", "metric", "noise_rate", "difference", "ci_low",
+                    "ci_high", "mde", "mde_target", "powered", "verdict", "n_seeds", "n_items"]
+
+
+def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
+              mde_target: float | None = None) -> pd.DataFrame:
+    """The pre-registered contrasts (config ``analysis.contrasts``): ``a - b`` in one regime at one
+    noise rate, paired by seed and item, with its 95% CI, minimum detectable effect (80% power) and
+    verdict; ``powered`` says whether the MDE is within ``mde_target``. A contrast whose runs are
+    missing is listed with empty numbers, not dropped."""
+    scores, out = Scores(runs, items), []
+    for spec in specs:
+        metric = spec.get("metric", "exact_match")
+        sub = runs[(runs.kind == "run") & (runs.regime == spec["regime"]) & (runs.metric == metric)
+                   & np.isclose(runs.noise_rate, spec["noise_rate"])]
+        name = f"{spec['a']} - {spec['b']}"
+        rows = sub.drop_duplicates(ROW)[ROW].itertuples(index=False)
+        found = False
+        for key in rows:
+            a, b = _common(scores.matrix(tuple(key), spec["a"]), scores.matrix(tuple(key), spec["b"]))
+            if not a.size:
+                continue
+            found = True
+            diff, lo, hi = paired_ci(a, b)
+            m = mde(a, b)
+            verdict = "no detectable difference" if np.isnan(lo) or lo <= 0 <= hi else \
+                ("better" if sign(metric) * diff > 0 else "worse")
+            out.append({"contrast": name, **dict(zip(ROW, key)), "difference": diff, "ci_low": lo, "ci_high": hi,
+                        "mde": m, "mde_target": mde_target,
+                        "powered": None if mde_target is None or np.isnan(m) else bool(m <= mde_target),
+                        "verdict": verdict, "n_seeds": a.shape[0], "n_items": a.shape[1]})
+        if not found:
+            out.append({"contrast": name, "regime": spec["regime"], "metric": metric, "noise_rate": spec["noise_rate"],
+                        "mde_target": mde_target, "verdict": "not run"})
+    return pd.DataFrame(out, columns=CONTRAST_COLUMNS)
 
 
 def improvement_probability(runs: pd.DataFrame, items: pd.DataFrame | None = None,

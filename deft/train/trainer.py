@@ -60,13 +60,19 @@ def encode(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
     return p_ids + r_ids, [-100] * len(p_ids) + r_ids
 
 
+def starts_with_bos(tokenizer, prompt: str) -> bool:
+    return bool(tokenizer.bos_token) and prompt.startswith(tokenizer.bos_token)
+
+
 def encode_raw(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
     """For prompts already formatted for the model family (base models without a chat template):
     the prompt with the tokenizer's special tokens (BOS where it has one), then the answer and EOS.
     Evaluation matches it: no chat template, ``add_bos_token`` (deft.eval.evaluate)."""
     if tokenizer.eos_token_id is None:
         raise ValueError("raw prompt format needs a tokenizer with an end-of-sequence token")
-    p_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    # A prompt pre-formatted for its family may carry the BOS text already (the authors' Llama
+    # prompts do): the tokenizer must not add another.
+    p_ids = tokenizer(prompt, add_special_tokens=not starts_with_bos(tokenizer, prompt))["input_ids"]
     r_ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     return p_ids + r_ids, [-100] * len(p_ids) + r_ids
 
@@ -268,6 +274,7 @@ def _callbacks():
                 with full_head(model):
                     value = self.check(model)
                 self.history.append({"step": state.global_step, "value": value})
+                print(f"held-out check at step {state.global_step}: {value:.4f} (target {self.target})", flush=True)
                 if value >= self.target:
                     control.should_training_stop = True
 

@@ -79,6 +79,23 @@ def test_raw_encoding_is_prompt_with_bos_then_answer_and_eos(tiny_model):
     assert "<|im_start|>" not in tok.decode(ids)  # no chat template
 
 
+def test_a_prompt_that_carries_the_bos_text_gets_no_second_bos(tiny_model):
+    from transformers import AutoTokenizer
+
+    from deft.train.trainer import encode_raw
+
+    from tokenizers.processors import TemplateProcessing
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    bos = tok.bos_token
+    # make it a tokenizer that adds its BOS, as Llama's does
+    tok._tokenizer.post_processor = TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tok.bos_token_id)])
+    assert tok("Art:")["input_ids"][0] == tok.bos_token_id
+    plain, _ = encode_raw(tok, "Art:\nAnswer:", " CAT")
+    formatted, _ = encode_raw(tok, bos + "Art:\nAnswer:", " CAT")
+    assert plain == formatted and formatted.count(tok.bos_token_id) == 1 and formatted[0] == tok.bos_token_id
+
+
 def test_figfont_paper_test_split_evaluates_through_lm_eval_with_raw_prompts(tiny_model, tmp_path):
     """The paper's figfont cells: the fetched test split runs through the embedded figfont task
     (greedy, Jaro-Winkler x 100 and exact match), with the raw prompts and no chat template."""

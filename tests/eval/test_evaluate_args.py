@@ -30,3 +30,5 @@ def test_raw_prompts_are_evaluated_with_bos_on_both_backends():
     assert model_args("hf", "/m", {}, raw_prompts=True)["add_bos_token"] is True
     assert model_args("vllm", "/m", {}, raw_prompts=True)["add_bos_token"] is True
     assert "add_bos_token" not in model_args("vllm", "/m", {})
+    # pre-formatted prompts that begin with the BOS text get no second one
+    assert model_args("hf", "/m", {}, raw_prompts=True, prompts_have_bos=True)["add_bos_token"] is False

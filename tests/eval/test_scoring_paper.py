@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from deft.eval.scoring_paper import avg_at_k, gold_answer, last_boxed, math_correct, medical_letter
+from deft.eval.scoring_paper import avg_at_k, gold_answer, last_boxed, math_correct, medical_choice, medical_letter
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "math"
 
@@ -49,6 +49,42 @@ def test_avg_at_k_uses_all_samples():
     ("... therefore \\boxed{C}", "C"), ("The answer is (B).", "B"), ("\\boxed{\\text{D}}", "D"), ("unsure", "")])
 def test_medical_letter(response, letter):
     assert medical_letter(response) == letter
+
+
+OPTIONS = ["Diabetes mellitus", "Hypertension", "Asthma", "Gout"]
+
+
+@pytest.mark.parametrize("response,choice", [
+    ("... therefore \\boxed{C}", "C"),
+    ("\\boxed{Option C}", "C"),                      # read as I by a first-letter rule
+    ("\\boxed{(B)}", "B"),
+    ("\\boxed{\\text{D}}", "D"),
+    ("\\boxed{B. Hypertension}", "B"),
+    ("\\boxed{Diabetes mellitus}", "A"),             # option text in the box (read as D by a letter rule)
+    ("\\boxed{gout}", "D"),
+    ("\\boxed{1} ... \\boxed{C}", "C"),             # the last box
+    ("The answer is (D).", "D"),
+    ("Answer: B", "B"),
+    ("the answer is **C**", "C"),
+    ("First I thought the answer is A, but the answer is B.", "B"),   # the last statement wins
+    ("I think C is right.", "C"),                    # a standalone letter
+    ("Between A and C, C fits best.", "C"),
+    ("A patient with these signs has asthma.", "C"),  # article "A" is no letter; the option text decides
+    ("The findings point to hypertension.", "B"),
+    ("Hypertension, not diabetes mellitus, explains it... so: gout", "D"),   # the last option text
+    ("\\boxed{Cardiac}", ""),                         # neither a letter nor an option
+    ("unsure", ""),
+    ("", ""),
+    ("Option E is tempting but the answer is A", "A"),
+])
+def test_medical_choice_reads_every_response_shape(response, choice):
+    assert medical_choice(response, OPTIONS) == choice
+
+
+def test_medical_choice_only_reads_letters_of_the_options():
+    assert medical_choice("The answer is E.", OPTIONS) == ""      # four options: A-D
+    assert medical_choice("The answer is E.", OPTIONS + ["Lupus"]) == "E"
+    assert medical_choice("\\boxed{C}") == "C"                    # no options given: A-J
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="the shared math sets are not beside this checkout")

@@ -247,3 +247,62 @@ def test_heldout_tokens_carry_their_record_identity(tmp_path):
     t = pd.read_csv(tmp_path / "tables" / "heldout_tokens.csv")
     assert list(t.model) == ["base", "deft"] and list(t.seed) == [0, 1] and list(t.noise_rate) == [0.0, 0.3]
     assert set(t.columns) >= {"regime", "backbone", "domain", "noise_kind", "p_y", "entropy", "gate", "grad"}
+
+
+def test_contrasts_are_paired_with_mde_and_a_missing_one_is_listed(tmp_path):
+    from deft.report.aggregate import item_scores
+    from deft.report.tables import contrasts
+
+    rng = np.random.default_rng(1)
+    hard = rng.random(400) < 0.5
+    per = {("nll", s): [float(h and rng.random() < 0.9) for h in hard] for s in (0, 1, 2)}
+    per |= {("deft", s): [float(h or rng.random() < 0.1) for h in hard] for s in (0, 1, 2)}
+    recs = _with_samples(tmp_path, per)
+    specs = [{"regime": "strong", "noise_rate": 0.0, "a": "deft", "b": "nll"},
+             {"regime": "strong", "noise_rate": 0.3, "a": "deft", "b": "nll"}]
+    t = contrasts(tidy(recs), item_scores(recs), specs, mde_target=0.05)
+    first, missing = t.iloc[0], t.iloc[1]
+    assert first.contrast == "deft - nll" and first.n_items == 400 and first.n_seeds == 3
+    assert first.ci_low < first.difference < first.ci_high and first.verdict == "better"
+    assert first.mde > 0 and bool(first.powered) == (first.mde <= 0.05)
+    assert missing.verdict == "not run" and np.isnan(missing.difference)
+    loose = contrasts(tidy(recs), item_scores(recs), specs[:1], mde_target=1e-4).iloc[0]
+    assert loose.powered is False or loose.powered == False  # noqa: E712
+
+
+def test_regime_checks_fire_when_a_label_cannot_hold(tmp_path):
+    """A base model scoring 0.0 labelled strong (band >= 0.8) or 0.5 labelled weak is flagged in the
+    record's check, in the regimes table and at the top of the report."""
+    from deft.eval.regimes import check
+    from deft.report.aggregate import regime_checks
+    from deft.report.markdown import warnings
+
+    assert check("weak", {"test": 0.03})["holds"] is True
+    assert check("strong", {"test": 0.9, "prior_dev": 0.75})["holds"] is False  # both splits must meet it
+    assert check("intermediate", {"test": 0.2}, {"intermediate": [0.25, 0.5]})["holds"] is False
+    assert check("custom", {"test": 0.3})["holds"] is None  # no band: not checked, and says so
+    base = [{**record("base", 0, 0.0, kind="base"), "regime_check": check("strong", {"test": 0.0})},
+            {**record("base", 0, 0.5, kind="base", regime="weak", backbone="w"), "regime_check": check("weak", {"test": 0.5})},
+            {**record("base", 0, 0.02, kind="base", regime="weak", backbone="v"), "regime_check": check("weak", {"test": 0.02})}]
+    t = regime_checks(base)
+    assert list(t.holds) == [False, False, True]
+    t.to_csv(tmp_path / "regimes.csv", index=False)
+    lines = warnings(tmp_path)
+    assert len(lines) == 2 and "labelled 'strong'" in lines[0] and "0.000" in lines[0] and "[0.8, -]" in lines[0]
+
+
+def test_response_checks_flag_collapse_and_show_the_constant_baseline(tmp_path):
+    from deft.eval.evaluate import constant_baselines, response_checks
+    from deft.report.aggregate import response_checks as table
+    from deft.report.markdown import warnings
+
+    samples = [{"target": t, "responses": [r]} for t, r in
+               [("3", " 3"), ("3", " 3"), ("3", " 3"), ("4", " 3"), ("5", " 3"), ("6", " 7"), ("7", " 3"), ("8", " 3")]]
+    assert response_checks(samples) == {"distinct_share": 2 / 8}
+    assert constant_baselines("arithmetic", samples) == {"constant_exact_match": 3 / 8}
+    assert constant_baselines("math", samples) == {}  # no embedded scorer: no baseline claimed
+    r = {**record("nll", 0, 0.375), "baselines": {"constant_exact_match": 0.375}, "responses": {"distinct_share": 0.2}}
+    t = table([r])
+    assert bool(t.collapsed.iloc[0]) and t.constant_exact_match.iloc[0] == 0.375
+    t.to_csv(tmp_path / "responses.csv", index=False)
+    assert "Collapsed runs**: 1 of 1" in warnings(tmp_path)[0]

@@ -134,3 +134,25 @@ def test_figures_analyses_report_and_second_run_does_nothing(pipeline):
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (work / "results/report.html").read_text(errors="replace")
     assert len(html) > 100_000 and "noise_robustness.png" in html and "improvement_probability" in html
+
+
+def test_regime_labels_are_checked_and_a_label_that_cannot_hold_is_flagged(pipeline):
+    """The tiny prior cannot reach the strong band (>= 0.8): its base record, the regimes table and
+    the top of the report say so; every record carries its distinct-response share and the
+    constant-answer baseline; the configured contrast is in its table."""
+    work, cfg = pipeline
+    base = json.loads(next((work / "results/base").rglob("record.json")).read_text())
+    check = base["regime_check"]
+    assert check["label"] == "strong" and check["band"] == [0.8, None] and check["holds"] is False
+    assert set(check["measured"]) == {"test", "prior_dev"}
+    regimes = pd.read_csv(work / "results/tables/regimes.csv")
+    assert list(regimes.holds) == [False] and list(regimes.label) == ["strong"]
+    report = (work / "results/report.md").read_text()
+    assert "**Regime label does not hold**: tiny-llama-prior on arithmetic is labelled 'strong'" in report
+    responses = pd.read_csv(work / "results/tables/responses.csv")
+    assert len(responses) == 5 and responses.distinct_share.between(0, 1).all()
+    assert responses.constant_exact_match.between(0, 1).all()
+    contrasts = pd.read_csv(work / "results/tables/contrasts.csv")
+    assert list(contrasts.contrast) == ["deft - nll"] and contrasts.n_items.iloc[0] == cfg["data"]["sizes"]["test"]
+    rec = json.loads(next((work / "results/runs").rglob("record.json")).read_text())
+    assert rec["eval"]["max_gen_toks"] >= 2  # the longest gold answer plus its end of sequence

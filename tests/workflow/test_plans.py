@@ -30,8 +30,11 @@ def test_lint_is_clean():
     # data: math, and medical and figfont once per prompt family (llama, qwen)
     ("config/paper.yaml", {"train": 441, "evaluate": 441, "evaluate_base": 12, "prepare_backbone": 7,
                            "make_splits": 5}),
-    # 3 regimes x 3 objectives x 2 noise rates x 1 seed; the prior is built once
-    ("config/config.yaml", {"train": 18, "evaluate": 18, "evaluate_base": 3, "build_prior": 1}),
+    # 3 regimes x 4 objectives x 2 noise rates x 3 seeds, one shard job per (regime, seed) that
+    # trains and evaluates its 8 runs; two priors (stopped early, full)
+    ("config/config.yaml", {"train": None, "evaluate": None, "train_evaluate_shard_0": 3,
+                            "train_evaluate_shard_1": 3, "train_evaluate_shard_2": 3, "evaluate_base": 3,
+                            "build_prior": 2, "reference_set": 3}),
     ("config/cpu-study.yaml", {"train": 3 * 11 * 4 * 3, "evaluate": 3 * 11 * 4 * 3, "evaluate_base": 3}),
 ])
 def test_dry_run_plans_the_expected_jobs(config, expected, tmp_path):
@@ -53,8 +56,8 @@ def test_paper_training_runs_under_accelerate_with_fsdp_on_eight_gpus():
     assert out.count("deft.train.cli") == 441
 
 
-def test_embedded_training_runs_in_one_process():
-    proc = snakemake("-n", "--forceall", "-p", "--configfile", "config/config.yaml", "--until", "train")
+def test_unsharded_training_runs_in_one_process():
+    proc = snakemake("-n", "--forceall", "-p", "--configfile", "config/cpu-study.yaml", "--until", "train")
     assert proc.returncode == 0, proc.stderr[-3000:]
     cmd = next(line for line in (proc.stdout + proc.stderr).splitlines() if "deft.train.cli" in line)
     assert re.search(rf"(^|\s){re.escape(sys.executable)} -m deft\.train\.cli --model-dir", cmd), cmd

@@ -20,8 +20,13 @@ rule aggregate:
         paper=report(table_files("paper_vs_reproduced"), caption="../report/paper_vs_reproduced.rst",
                      category=TABLES),
         forgetting=report(table_files("forgetting"), caption="../report/forgetting_table.rst", category=TABLES),
+        contrasts=report(table_files("contrasts"), caption="../report/contrasts.rst", category=TABLES),
+        regimes=report(table_files("regimes"), caption="../report/regimes.rst", category=TABLES),
+        responses=report(table_files("responses"), caption="../report/responses.rst", category=TABLES),
     params:
         options=config.get("aggregate", {}),
+        contrasts=config.get("analysis", {}).get("contrasts", []),
+        mde_target=config.get("analysis", {}).get("mde_target"),
     log:
         "results/logs/aggregate.log",
     conda:

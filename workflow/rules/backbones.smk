@@ -28,7 +28,7 @@ rule build_prior:
     wildcard_constraints:
         backbone="|".join(map(re.escape, [n for n in BACKBONE_NAMES if n not in prepare_backbone_names()])) or "(?!)",
     params:
-        prior=config.get("prior"),
+        prior=lambda wc: dc.prior_settings(config, wc.backbone),
     threads: 2
     priority: 10  # on the critical path of every model-strong run
     log:

@@ -85,6 +85,11 @@ def prior_input(wc):
     return {"model": backbone_dir(spec["base"]), "prior": f"{data}/prior.jsonl", "dev": f"{data}/prior_dev.jsonl"}
 
 
+def prior_summary(wc):
+    """A built prior's summary (its held-out prior_dev accuracy enters the regime check)."""
+    return [f"results/priors/{wc.backbone}/summary.json"] if config["backbones"][wc.backbone]["source"] == "prior" else []
+
+
 def base_cells():
     return sorted({(r["backbone"], r["domain"]) for r in RUNS})
 
@@ -119,4 +124,60 @@ def eval_settings(wc):
     prompt format (raw prompts are evaluated without a chat template, as they were trained)."""
     spec = config["data"]["domains"][wc.domain]
     return {**config["evaluate"], "task": spec.get("eval_task"),
-            "prompt_format": spec.get("hub", {}).get("prompt_format", "chat")}
+            "prompt_format": spec.get("hub", {}).get("prompt_format") or spec.get("prompt_format")
+            or config["data"].get("prompt_format", "chat")}
+
+
+# ---- launch.shard: one job per (backbone, domain, seed) ----------------------------------------
+SHARD = bool(dc.launch_settings(config).get("shard"))
+
+
+class _Wildcards(dict):
+    """A run's keys with attribute access, as the input functions above expect of wildcards."""
+
+    __getattr__ = dict.__getitem__
+
+
+def _shard_members(backbone, domain, seed):
+    return [r for r in RUNS if (r["backbone"], r["domain"], str(r["seed"])) == (backbone, domain, str(seed))]
+
+
+def shard_outputs(backbone, domain, name):
+    """The `name` file of every run of the cell's shards, with {seed} left as the wildcard."""
+    runs = {(r["objective"], r["noise"]) for r in RUNS if (r["backbone"], r["domain"]) == (backbone, domain)}
+    return [run_file(name).format(backbone=backbone, domain=domain, objective=o, noise=n, seed="{seed}")
+            for o, n in sorted(runs)]
+
+
+def shard_inputs(backbone, domain):
+    def inputs(wc):
+        members = _shard_members(backbone, domain, wc.seed)
+        data = [f"results/data/domain={domain}/noise={r['noise']}/seed={wc.seed}/{f}"
+                for r in members for f in ("train.jsonl", "audit.json")]
+        return {"model": backbone_dir(backbone), "test": f"results/data/domain={domain}/test.jsonl",
+                "base": base_file("record.json").format(backbone=backbone, domain=domain),
+                "data": sorted(set(data)), "reference": reference_test(_Wildcards(backbone=backbone))}
+
+    return inputs
+
+
+def shard_runs(backbone, domain):
+    """What rules train and evaluate would be given, per run of a shard of the cell."""
+    return lambda wc: _shard_run_params(backbone, domain, wc.seed)
+
+
+def _shard_run_params(backbone, domain, seed):
+    out = []
+    for r in _shard_members(backbone, domain, seed):
+        w = _Wildcards(backbone=r["backbone"], domain=r["domain"], objective=r["objective"], noise=r["noise"],
+                       seed=str(r["seed"]))
+        data = f"results/data/domain={w.domain}/noise={w.noise}/seed={w.seed}"
+        out.append({
+            "identity": identity(w), "noise": w.noise, "train": f"{data}/train.jsonl", "audit": f"{data}/audit.json",
+            "settings": {**dc.train_settings(config, w.backbone, w.domain), "objective": w.objective,
+                         "params": dc.objective_params(config, w.objective), "seed": int(w.seed)},
+            "token_objectives": {w.objective: dc.objective_params(config, w.objective)},
+            "config_slice": run_config(w), "eval_cfg": eval_settings(w),
+            "outputs": {k: run_file(f).format(**w) for k, f in (("log", "train_log.jsonl"), ("summary", "train.json"),
+                        ("record", "record.json"), ("samples", "samples.jsonl"), ("tokens", "tokens.csv"))}})
+    return out

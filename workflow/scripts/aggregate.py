@@ -6,6 +6,7 @@ from deft.report.aggregate import aggregate
 
 sm = snakemake  # noqa: F821
 with to_log(sm.log[0]):
-    out = aggregate(list(sm.input.runs) + list(sm.input.base), Path(sm.output.runs).parent, **dict(sm.params.options))
+    out = aggregate(list(sm.input.runs) + list(sm.input.base), Path(sm.output.runs).parent, **dict(sm.params.options),
+                    contrast_specs=list(sm.params.contrasts), mde_target=sm.params.mde_target)
     for bad in out["skipped"]:
         print(f"skipped bad record: {bad}")

@@ -1,5 +1,5 @@
 """lm-eval hooks of the paper-scale tasks; grading lives in deft.eval.scoring_paper, once."""
-from deft.eval.scoring_paper import LETTERS, avg_at_k, gold_answer, math_correct, medical_doc, medical_letter
+from deft.eval.scoring_paper import LETTERS, avg_at_k, gold_answer, math_correct, medical_choice, medical_doc
 
 MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -32,7 +32,8 @@ def medical_gold(doc):
 
 
 def medical_process_results(doc, results):
-    return {"acc": float(medical_letter(results[0]) == medical_doc(doc)[2])}
+    _, options, gold = medical_doc(doc)
+    return {"acc": float(medical_choice(results[0], options) == gold)}
 
 
 MMLU_MEDICAL = ("anatomy", "clinical_knowledge", "college_biology", "college_medicine", "medical_genetics",
