@@ -228,3 +228,75 @@ def train_command(config: dict, python: str) -> str:
     if kind == "torchrun":
         return f"{python} -m torch.distributed.run --standalone --nproc_per_node {n} {module}"
     raise ValueError(f"launch.kind = {kind!r} is not allowed; allowed: {list(LAUNCHERS)}")
+
+
+# ---- evaluation settings per (backbone, domain): context budgets, stops, wrappers --------------
+BACKBONE_FACTS = Path(__file__).resolve().parent / "reference" / "backbones.csv"
+PROMPT_RESERVE = 1024  # tokens kept for the prompt when a task's budget would fill the context
+# The authors' generation budgets and stop sequences (../shared/reference/authors_protocol.md):
+# math 4096 new tokens and their stop list; medical T=0 with 8000; figfont 5 tokens, no stop.
+AUTHORS_BUDGET = {"math": 4096, "medical": 8000, "figfont": 5}
+AUTHORS_MATH_STOPS = ["</s>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>",
+                      "<\uff5cend\u2581of\u2581sentence\uff5c>"]
+# The authors' math prompt wrapper per model family (their evaluations/math/utils.py names).
+MATH_WRAPPERS = {"qwen": "qwen-boxed", "llama": "llama-base-boxed-with-bos", "deepseek": "deepseek-math"}
+EMBEDDED_CONTEXT = 8192  # SmolLM2-135M's max_position_embeddings (its tiny test twin shares the tokenizer)
+
+
+def backbone_facts(hub_id: str) -> dict:
+    """Family and maximum context of a hub backbone, from ``deft/reference/backbones.csv``."""
+    import csv
+
+    with BACKBONE_FACTS.open() as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    if hub_id not in rows:
+        raise ValueError(f"backbone id {hub_id!r} has no facts in {BACKBONE_FACTS}; allowed: {sorted(rows)} "
+                         "(add a row with its family, maximum context and source)")
+    return {"family": rows[hub_id]["family"], "max_context": int(rows[hub_id]["max_context"]),
+            "source": rows[hub_id]["source"]}
+
+
+def _context_of(config: dict, backbone: str) -> tuple[str | None, int | None]:
+    spec = config["backbones"][backbone]
+    if spec["source"] == "prior":
+        return _context_of(config, spec["base"])
+    if spec["source"] == "hub":
+        facts = backbone_facts(spec["id"])
+        return facts["family"], facts["max_context"]
+    if spec["source"] in ("embedded", "tiny"):
+        return "smollm2", EMBEDDED_CONTEXT
+    return None, None  # a local folder: its config is read at evaluation time, not here
+
+
+def evaluate_settings(config: dict, backbone: str, domain: str) -> dict:
+    """A cell's resolved evaluation settings: ``task`` (a paper task, or None for the embedded one),
+    ``prompt_format``, ``max_model_len`` (the backbone's own maximum context, as the authors leave
+    vLLM's unset), ``max_gen_toks`` (the authors' budget for the domain, capped so that
+    ``prompt_budget`` = max_model_len - max_gen_toks keeps at least ``PROMPT_RESERVE`` tokens, since
+    lm-eval left-truncates the prompt to that: a 4096-token budget in a 4096-token context leaves
+    none; ``capped_from`` is the uncapped budget, else None), ``until`` (stop sequences),
+    ``prompt_wrapper`` (the authors' per-family math wrapper; ``raw`` for pre-formatted prompts,
+    ``chat`` for the chat template) and ``model_args`` for lm-eval."""
+    from .data.domains import kind_of
+
+    spec = config["data"]["domains"][domain]
+    kind = kind_of(domain)
+    family, context = _context_of(config, backbone)
+    prompt_format = spec.get("hub", {}).get("prompt_format") or spec.get("prompt_format") \
+        or config["data"].get("prompt_format", "chat")
+    budget = AUTHORS_BUDGET.get(kind)
+    capped_from = None
+    if budget is not None and context is not None and context - budget < PROMPT_RESERVE:
+        capped_from, budget = budget, context - PROMPT_RESERVE
+    until = AUTHORS_MATH_STOPS if kind == "math" else []
+    wrapper = MATH_WRAPPERS.get(family, "chat") if kind == "math" else prompt_format
+    ev = config["evaluate"]
+    settings = {**ev.get("settings", {}), **({"max_model_len": context} if context else {})}
+    from .eval.evaluate import model_args  # evaluation glue, imported on use
+
+    return {"backend": ev["backend"], "task": spec.get("eval_task"), "prompt_format": prompt_format,
+            "max_model_len": context, "max_gen_toks": budget, "capped_from": capped_from,
+            "prompt_budget": None if context is None or budget is None else context - budget,
+            "until": until, "prompt_wrapper": wrapper, "family": family,
+            "model_args": model_args(ev["backend"], f"results/backbones/{backbone}", settings,
+                                     raw_prompts=prompt_format == "raw")}

@@ -145,3 +145,30 @@ def test_train_overrides_match_a_domain_by_name_or_kind():
     assert dc.train_settings(cfg, "b", "figfont-llama") == {"learning_rate": 1.0, "max_len": 800}
     assert dc.train_settings(cfg, "b", "figfont-qwen") == {"learning_rate": 2.0, "max_len": 800}
     assert dc.train_settings(cfg, "a", "arithmetic") == {"learning_rate": 1.0, "max_len": 10}
+
+
+def test_evaluate_settings_fit_every_paper_cell_in_its_backbones_context():
+    """Prompt budget + generation never exceed the backbone's own maximum context, in all 12
+    cells; where the authors' budget would fill a 4096-token context (Qwen2.5-Math, DeepSeek-Math)
+    it is capped so that the prompt keeps PROMPT_RESERVE tokens, and says so."""
+    cfg = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    cells = [cfg["regimes"][r] for r in cfg["grid"]["regimes"]]
+    assert len(cells) == 12
+    capped = []
+    for cell in cells:
+        s = dc.evaluate_settings(cfg, cell["backbone"], cell["domain"])
+        context = dc.backbone_facts(cfg["backbones"][cell["backbone"]]["id"])["max_context"]
+        assert s["max_model_len"] == context == s["model_args"]["max_model_len"]
+        assert s["prompt_budget"] + s["max_gen_toks"] <= context and s["prompt_budget"] >= dc.PROMPT_RESERVE
+        if s["capped_from"]:
+            capped.append((cell["backbone"], cell["domain"]))
+            assert s["max_gen_toks"] == context - dc.PROMPT_RESERVE < s["capped_from"]
+        if cell["domain"] == "math":
+            assert "<|im_end|>" in s["until"] and "<|eot_id|>" in s["until"]
+            assert s["prompt_wrapper"] in {"qwen-boxed", "llama-base-boxed-with-bos", "deepseek-math"}
+        else:
+            assert s["prompt_wrapper"] == "raw" and s["model_args"]["add_bos_token"] is True
+    assert sorted(capped) == [("deepseekmath-7b-base", "math"), ("qwen2.5-math-1.5b", "math"),
+                              ("qwen2.5-math-7b", "math"), ("qwen2.5-math-7b", "medical-qwen")]
+    with pytest.raises(ValueError, match="backbone id 'org/unknown' has no facts in .*backbones.csv"):
+        dc.backbone_facts("org/unknown")

@@ -52,12 +52,12 @@ def _task_dir(domain: str, test_path: Path, where: Path, max_gen_toks: int | Non
 
 
 def model_args(backend: str, model_dir, settings: dict, raw_prompts: bool = False,
-               prompts_have_bos: bool = False) -> dict:
+               add_bos: bool = True) -> dict:
     """lm-eval ``model_args`` for a backend (vLLM's parallelism and memory settings from config).
-    ``raw_prompts``: prompts are used without a chat template, with the tokenizer's BOS, as in
-    training - unless they carry its text already (``prompts_have_bos``: none is added, as
-    ``deft.train.trainer.encode_raw`` adds none)."""
-    bos = {"add_bos_token": not prompts_have_bos} if raw_prompts else {}
+    ``raw_prompts``: prompts are used without a chat template, and ``add_bos`` says whether
+    training gave them a BOS (``deft.train.trainer.tokenizer_adds_bos``): lm-eval's
+    ``add_bos_token`` then prepends one or none, exactly as training did."""
+    bos = {"add_bos_token": bool(add_bos)} if raw_prompts else {}
     if backend == "hf":
         return {"pretrained": str(model_dir), "dtype": settings.get("dtype", "float32"), **bos}
     if backend == "vllm":
@@ -85,16 +85,16 @@ def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_si
     settings = settings or {}
     name = task or task_name(domain)
     raw = prompt_format == "raw"
-    has_bos = False
-    if raw and not task:  # the embedded task reads test_path: do its prompts carry the BOS text?
+    add_bos = True
+    if raw and not task:  # the embedded task reads test_path: give its prompts the BOS training gave
         from transformers import AutoTokenizer
 
         from ..io import read_jsonl
-        from ..train.trainer import starts_with_bos
+        from ..train.trainer import tokenizer_adds_bos
 
         first = read_jsonl(test_path)[:1]
-        has_bos = bool(first) and starts_with_bos(AutoTokenizer.from_pretrained(model_dir), first[0]["prompt"])
-    args = model_args(backend, model_dir, settings, raw_prompts=raw, prompts_have_bos=has_bos)
+        add_bos = bool(first) and tokenizer_adds_bos(AutoTokenizer.from_pretrained(model_dir), first[0]["prompt"])
+    args = model_args(backend, model_dir, settings, raw_prompts=raw, add_bos=add_bos)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         include = str(TASKS_DIR / "paper") if task else _task_dir(domain, Path(test_path), Path(tmp), max_gen_toks)

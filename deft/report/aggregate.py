@@ -28,6 +28,7 @@ from .tables import (
     ordered,
     paired_vs,
     paper_vs_reproduced,
+    recipe_checks,
     table1_ci,
     write_table,
 )
@@ -244,6 +245,7 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
     write_table(paper_vs_reproduced(df), out / "paper_vs_reproduced")
     write_table(forgetting(recs), out / "forgetting")
     write_table(contrasts(df, items, contrast_specs or [], mde_target), out / "contrasts")
+    write_table(recipe_checks(df, items), out / "recipe_checks")
     regimes_t, responses = regime_checks(recs), response_checks(recs)
     write_table(regimes_t, out / "regimes")
     write_table(responses, out / "responses")

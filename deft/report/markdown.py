@@ -14,6 +14,7 @@ from ..io import write_bytes_atomic
 SECTIONS = [("Regime labels, measured (base exact match in the trained format against each label's band)",
              "regimes.md"),
             ("Pre-registered contrasts (paired by seed and item; MDE at 80% power)", "contrasts.md"),
+            ("Does the recipe learn? Clean nll minus the base, paired by item", "recipe_checks.md"),
             ("Table 1 (mean over seeds)", "table1.md"),
             ("Table 1 with 95% intervals over seeds and test items (* = best in the metric's direction)",
              "table1_ci.md"),
@@ -64,12 +65,18 @@ def warnings(tables: Path) -> list[str]:
         if len(bad):
             out.append(f"- **Collapsed runs**: {len(bad)} of {len(resp)} records answer fewer than 25% distinct "
                        "strings (table Responses).")
+    if (tables / "recipe_checks.csv").exists():
+        rec = pd.read_csv(tables / "recipe_checks.csv")
+        for r in rec[rec.holds.astype(str) == "False"].itertuples():
+            out.append(f"- **Recipe requirement not met**: {r.regime} ({r.backbone}): {r.requirement}, but nll - base = "
+                       f"{r.difference:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}].")
     if (tables / "contrasts.csv").exists():
         con = pd.read_csv(tables / "contrasts.csv")
         for r in con[con.powered.astype(str) == "False"].itertuples():
             out.append(f"- **Under-powered contrast**: {r.contrast} ({r.regime}, noise {r.noise_rate}) has minimum "
                        f"detectable effect {r.mde:.3f} > target {r.mde_target}.")
-    return out or ["All regime labels hold, no run collapsed, every pre-registered contrast meets its MDE target."]
+    return out or ["All regime labels hold, the recipe meets its requirements, no run collapsed, every "
+                   "pre-registered contrast meets its MDE target."]
 
 
 def _bound(x) -> str:

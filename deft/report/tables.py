@@ -9,6 +9,8 @@ two objectives are compared; metrics without per-item scores use the run-level v
 * ``improvement_probability``: rliable's probability that an objective beats ``nll`` in a random
   cell, per metric, with its interval.
 * ``paper_vs_reproduced``: the published numbers beside the reproduced means.
+* ``contrasts``: the pre-registered contrasts of the config, with MDE against its target.
+* ``recipe_checks``: clean nll minus the base per regime, against what the recipe must achieve.
 
 Each is written as CSV, Markdown and LaTeX (booktabs) by ``write_table``.
 """
@@ -165,6 +167,42 @@ def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
             out.append({"contrast": name, "regime": spec["regime"], "metric": metric, "noise_rate": spec["noise_rate"],
                         "mde_target": mde_target, "verdict": "not run"})
     return pd.DataFrame(out, columns=CONTRAST_COLUMNS)
+
+
+RECIPE_COLUMNS = ["regime", "backbone", "domain", "metric", "requirement", "base", "nll", "difference", "ci_low",
+                  "ci_high", "holds", "n_seeds", "n_items"]
+STRONG_TOLERANCE = 0.03  # clean nll on the strong backbone may lose at most this much (issue #11)
+
+
+def recipe_checks(runs: pd.DataFrame, items: pd.DataFrame | None, metric: str = "exact_match",
+                  baseline: str = "nll") -> pd.DataFrame:
+    """Does the recipe learn? Per regime, clean ``baseline`` fine-tuning minus the base model,
+    paired by test item (the base, which has no seed, is paired with every seed): in the weak and
+    intermediate regimes it must beat the base (``holds``: the interval lies above 0), in the
+    strong one stay within ``STRONG_TOLERANCE`` of it (``holds``: difference >= -tolerance)."""
+    out = []
+    if items is None:
+        return pd.DataFrame(out, columns=RECIPE_COLUMNS)
+    scores = Scores(runs, items)
+    base_items = items[(items.kind == "base") & (items.metric == metric)]
+    for key, cell in _rows(runs[(runs.metric == metric) & np.isclose(runs.noise_rate, 0.0)]):
+        if baseline not in set(cell.objective):
+            continue
+        base = base_items[(base_items.backbone == key[1]) & (base_items.domain == key[2])]
+        if base.empty:
+            continue
+        b = base.groupby("item").value.mean()
+        a = scores.matrix(key, baseline)
+        shared = a.columns.intersection(b.index)
+        a, b = a[shared].to_numpy(), np.tile(b[shared].to_numpy(), (a.shape[0], 1))
+        diff, lo, hi = paired_ci(a, b)
+        strong = key[0] == "strong"
+        requirement = f"{baseline} >= base - {STRONG_TOLERANCE}" if strong else f"{baseline} beats the base"
+        holds = bool(diff >= -STRONG_TOLERANCE) if strong else bool(lo > 0)
+        out.append({**dict(zip(ROW[:4], key[:4])), "requirement": requirement, "base": float(b.mean()),
+                    "nll": float(a.mean()), "difference": diff, "ci_low": lo, "ci_high": hi, "holds": holds,
+                    "n_seeds": a.shape[0], "n_items": a.shape[1]})
+    return pd.DataFrame(out, columns=RECIPE_COLUMNS)
 
 
 def improvement_probability(runs: pd.DataFrame, items: pd.DataFrame | None = None,

@@ -64,10 +64,21 @@ def starts_with_bos(tokenizer, prompt: str) -> bool:
     return bool(tokenizer.bos_token) and prompt.startswith(tokenizer.bos_token)
 
 
+def tokenizer_adds_bos(tokenizer, prompt: str) -> bool:
+    """Whether ``encode_raw`` gives ``prompt`` a BOS the text does not carry: Llama's tokenizer
+    adds one, SmolLM2's (whose BOS is ``<|im_start|>``) adds none. Evaluation must do the same
+    (lm-eval's ``add_bos_token=True`` prepends the BOS whatever the tokenizer does)."""
+    if tokenizer.bos_token_id is None or starts_with_bos(tokenizer, prompt):
+        return False
+    ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    return bool(ids) and ids[0] == tokenizer.bos_token_id
+
+
 def encode_raw(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
     """For prompts already formatted for the model family (base models without a chat template):
-    the prompt with the tokenizer's special tokens (BOS where it has one), then the answer and EOS.
-    Evaluation matches it: no chat template, ``add_bos_token`` (deft.eval.evaluate)."""
+    the prompt with the tokenizer's special tokens (BOS where the tokenizer adds one), then the
+    answer and EOS. Evaluation matches it: no chat template, and lm-eval's ``add_bos_token`` set to
+    what the tokenizer does here (``tokenizer_adds_bos``; deft.eval.evaluate)."""
     if tokenizer.eos_token_id is None:
         raise ValueError("raw prompt format needs a tokenizer with an end-of-sequence token")
     # A prompt pre-formatted for its family may carry the BOS text already (the authors' Llama

@@ -80,11 +80,10 @@ def test_raw_encoding_is_prompt_with_bos_then_answer_and_eos(tiny_model):
 
 
 def test_a_prompt_that_carries_the_bos_text_gets_no_second_bos(tiny_model):
+    from tokenizers.processors import TemplateProcessing
     from transformers import AutoTokenizer
 
     from deft.train.trainer import encode_raw
-
-    from tokenizers.processors import TemplateProcessing
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     bos = tok.bos_token

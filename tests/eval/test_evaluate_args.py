@@ -1,4 +1,6 @@
-"""lm-eval backend arguments and task lookup (no model is run here)."""
+"""lm-eval backend arguments and task lookup; raw prompts reach lm-eval as training encoded them."""
+import shutil
+
 import pytest
 
 from deft.eval.evaluate import model_args, task_name
@@ -30,5 +32,34 @@ def test_raw_prompts_are_evaluated_with_bos_on_both_backends():
     assert model_args("hf", "/m", {}, raw_prompts=True)["add_bos_token"] is True
     assert model_args("vllm", "/m", {}, raw_prompts=True)["add_bos_token"] is True
     assert "add_bos_token" not in model_args("vllm", "/m", {})
-    # pre-formatted prompts that begin with the BOS text get no second one
-    assert model_args("hf", "/m", {}, raw_prompts=True, prompts_have_bos=True)["add_bos_token"] is False
+    # prompts training gave no BOS (SmolLM2's tokenizer adds none; pre-formatted ones carry it) get none
+    assert model_args("hf", "/m", {}, raw_prompts=True, add_bos=False)["add_bos_token"] is False
+
+
+@pytest.mark.parametrize("adds_bos", [False, True])
+def test_lm_eval_encodes_raw_prompts_exactly_as_training(tiny_model, tmp_path, adds_bos):
+    """lm-eval's hf backend must see the token ids training saw: with the embedded tokenizer (its
+    BOS is <|im_start|>, never added) lm-eval's add_bos_token=True would prepend one; with a
+    tokenizer that adds its BOS (as Llama's does), lm-eval must add it too."""
+    from lm_eval.models.huggingface import HFLM
+    from tokenizers.processors import TemplateProcessing
+    from transformers import AutoTokenizer
+
+    from deft.train.trainer import encode_raw, tokenizer_adds_bos
+
+    model_dir = tmp_path / "m"
+    shutil.copytree(tiny_model, model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    if adds_bos:
+        bos = tok.bos_token
+        tok._tokenizer.post_processor = TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tok.bos_token_id)])
+        tok.save_pretrained(model_dir)
+        tok = AutoTokenizer.from_pretrained(model_dir)
+    prompt = "47 + 38 ="
+    assert tokenizer_adds_bos(tok, prompt) is adds_bos
+    trained, labels = encode_raw(tok, prompt, " 85")
+    prompt_ids = trained[:labels.index(next(x for x in labels if x != -100))]
+    args = model_args("hf", model_dir, {}, raw_prompts=True, add_bos=tokenizer_adds_bos(tok, prompt))
+    lm = HFLM(pretrained=str(model_dir), add_bos_token=args["add_bos_token"], device="cpu", batch_size=1)
+    ids, _ = lm.tok_batch_encode([prompt])
+    assert ids[0].tolist() == prompt_ids

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from deft.eval.scoring_paper import avg_at_k, gold_answer, last_boxed, math_correct, medical_choice, medical_letter
+from deft.eval.scoring_paper import (
+    avg_at_k,
+    gold_answer,
+    last_boxed,
+    math_correct,
+    medical_choice,
+    medical_letter,
+)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "math"
 

@@ -306,3 +306,34 @@ def test_response_checks_flag_collapse_and_show_the_constant_baseline(tmp_path):
     assert bool(t.collapsed.iloc[0]) and t.constant_exact_match.iloc[0] == 0.375
     t.to_csv(tmp_path / "responses.csv", index=False)
     assert "Collapsed runs**: 1 of 1" in warnings(tmp_path)[0]
+
+
+def _base_with_samples(tmp_path, scores, regime="strong"):
+    r = record("base", 0, float(np.mean(scores)), kind="base", regime=regime)
+    path = tmp_path / f"base-{regime}" / "record.json"
+    records.write(path, r)
+    (path.parent / "samples.jsonl").write_text("".join(
+        json.dumps({"task": "deft_arithmetic", "doc_id": i, "exact_match": s}) + "\n" for i, s in enumerate(scores)))
+    return {**r, "_path": str(path)}
+
+
+def test_recipe_checks_pair_nll_with_the_base_item_by_item(tmp_path):
+    """Strong regime: clean nll may lose at most 0.03 of the base; it loses 0.1 here -> not held.
+    The base (one record, no seed) is paired with every nll seed on the same items."""
+    from deft.report.aggregate import item_scores
+    from deft.report.tables import recipe_checks
+
+    rng = np.random.default_rng(3)
+    base = [float(rng.random() < 0.8) for _ in range(300)]
+    lost = rng.random(300) < 0.125  # about a tenth of the base's hits lost
+    per = {("nll", s): [float(b and not lo) for b, lo in zip(base, lost)] for s in (0, 1, 2)}
+    recs = _with_samples(tmp_path, per) + [_base_with_samples(tmp_path, base)]
+    t = recipe_checks(tidy(recs), item_scores(recs)).iloc[0]
+    expected = np.mean(per[("nll", 0)]) - np.mean(base)
+    assert t.difference == pytest.approx(expected) and t.base == pytest.approx(np.mean(base))
+    assert t.n_seeds == 3 and t.n_items == 300 and t.ci_low < t.difference < t.ci_high
+    assert t.requirement == "nll >= base - 0.03" and not t.holds
+    # the same runs labelled weak: nll must beat the base, and it does not
+    weak = [{**r, "run": {**r["run"], "regime": "weak"}} for r in recs]
+    w = recipe_checks(tidy(weak), item_scores(weak)).iloc[0]
+    assert w.requirement == "nll beats the base" and not w.holds
