@@ -202,22 +202,37 @@ def regime_checks(recs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=REGIME_COLUMNS)
 
 
-COLLAPSE_SHARE = 0.25  # a run answering fewer distinct strings than this share of its items is flagged
+COLLAPSE_SHARE = 0.25  # flagged: fewer distinct responses than this share of the distinct gold answers
 RESPONSE_COLUMNS = ["kind", "regime", "backbone", "domain", "objective", "noise_rate", "seed", "n_test",
-                    "distinct_share", "collapsed", "exact_match", "constant_exact_match"]
+                    "distinct_share", "gold_distinct_share", "collapsed", "exact_match", "constant_exact_match"]
+
+
+def _gold_distinct_share(r: dict) -> float | None:
+    """Distinct gold answers per test item (from the record's samples.jsonl): the share a perfect
+    model would answer; with 512 sums of two numbers below 100 it is about a third, not 1."""
+    samples = Path(r["_path"]).parent / "samples.jsonl" if r.get("_path") else None
+    if samples is None or not samples.exists():
+        return None
+    targets = [str(s["target"]).strip() for s in read_jsonl(samples)]
+    return len(set(targets)) / len(targets) if targets else None
 
 
 def response_checks(recs: list[dict]) -> pd.DataFrame:
-    """Per record: the share of distinct responses (``collapsed`` below ``COLLAPSE_SHARE``) beside
-    its exact match and what the best constant answer scores on the same items."""
+    """Per record: the share of distinct responses beside the share of distinct gold answers, its
+    exact match and what the best constant answer scores on the same items. ``collapsed``: fewer
+    distinct responses than ``COLLAPSE_SHARE`` of the distinct gold answers (of the items, where
+    the golds are unknown): a constant answer is 1 of 512, a correct model about 170 of 512 here,
+    so a bar on the items alone would flag correct models of a task with few distinct answers."""
     rows = []
     for r in recs:
         share = (r.get("responses") or {}).get("distinct_share")
         if share is None:
             continue
+        gold = _gold_distinct_share(r)
         rows.append({**{k: r["run"][k] for k in ("regime", "backbone", "domain", "objective", "noise_rate", "seed")},
-                     "kind": r["kind"], "n_test": r["n_test"], "distinct_share": share,
-                     "collapsed": share < COLLAPSE_SHARE, "exact_match": r["metrics"].get("exact_match"),
+                     "kind": r["kind"], "n_test": r["n_test"], "distinct_share": share, "gold_distinct_share": gold,
+                     "collapsed": share < COLLAPSE_SHARE * (gold if gold is not None else 1.0),
+                     "exact_match": r["metrics"].get("exact_match"),
                      "constant_exact_match": (r.get("baselines") or {}).get("constant_exact_match")})
     return pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
 
@@ -254,7 +269,8 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
               f"{r.base_test:.3f} (prior_dev {r.base_prior_dev}) outside [{r.band_low}, {r.band_high}]")
     for r in responses[responses.collapsed].itertuples():
         print(f"WARNING: {r.kind} {r.backbone}/{r.domain}/{r.objective}/noise {r.noise_rate}/seed {r.seed} "
-              f"answers {r.distinct_share:.1%} distinct strings (collapse below {COLLAPSE_SHARE:.0%})")
+              f"answers {r.distinct_share:.1%} distinct strings per item (collapse: below {COLLAPSE_SHARE:.0%} of the "
+              f"gold answers' {r.gold_distinct_share if pd.notna(r.gold_distinct_share) else 1:.1%})")
     write_bytes_atomic(out / "train_logs.csv", train_logs(recs).to_csv(index=False).encode())
     write_bytes_atomic(out / "heldout_tokens.csv", heldout_tokens(recs).to_csv(index=False).encode())
     return {"records": len(recs), "skipped": bad}

@@ -22,7 +22,8 @@ SECTIONS = [("Regime labels, measured (base exact match in the trained format ag
             ("Probability of improvement over nll across cells", "improvement_probability.md"),
             ("Forgetting on each backbone's reference task, with denominators", "forgetting.md"),
             ("Paper vs reproduced", "paper_vs_reproduced.md"),
-            ("Responses: distinct-answer share (collapsed below 25%) and the constant-answer baseline",
+            ("Responses: distinct-answer share (collapsed below 25% of the gold answers' share) and the "
+             "constant-answer baseline",
              "responses.md")]
 
 
@@ -63,8 +64,8 @@ def warnings(tables: Path) -> list[str]:
         resp = pd.read_csv(tables / "responses.csv")
         bad = resp[resp.collapsed.astype(str) == "True"]
         if len(bad):
-            out.append(f"- **Collapsed runs**: {len(bad)} of {len(resp)} records answer fewer than 25% distinct "
-                       "strings (table Responses).")
+            out.append(f"- **Collapsed runs**: {len(bad)} of {len(resp)} records answer fewer distinct strings than "
+                       "25% of the distinct gold answers (table Responses).")
     if (tables / "recipe_checks.csv").exists():
         rec = pd.read_csv(tables / "recipe_checks.csv")
         for r in rec[rec.holds.astype(str) == "False"].itertuples():

@@ -308,6 +308,27 @@ def test_response_checks_flag_collapse_and_show_the_constant_baseline(tmp_path):
     assert "Collapsed runs**: 1 of 1" in warnings(tmp_path)[0]
 
 
+def test_collapse_is_judged_against_the_distinct_gold_answers(tmp_path):
+    """Eight distinct sums among 16 items: a model that answers all eight (50% of the items) is
+    not collapsed, nor would a correct model of a task with 20% distinct golds be; a single
+    constant (1 of 8 golds, below 25% of them) is."""
+    from deft.report.aggregate import response_checks as table
+
+    golds = [str(10 + i % 8) for i in range(16)]
+    recs = []
+    for name, answers in (("nll", golds), ("neg_p", ["10"] * 16)):
+        path = tmp_path / name / "record.json"
+        path.parent.mkdir()
+        path.write_text("{}")
+        (path.parent / "samples.jsonl").write_text("".join(
+            json.dumps({"doc_id": i, "target": g, "responses": [f" {a}"]}) + "\n" for i, (g, a) in enumerate(zip(golds, answers))))
+        share = len(set(answers)) / len(answers)
+        recs.append({**record(name, 0, 0.0), "_path": str(path), "responses": {"distinct_share": share}})
+    t = table(recs).set_index("objective")
+    assert t.loc["nll", "gold_distinct_share"] == pytest.approx(0.5) and not t.loc["nll", "collapsed"]
+    assert t.loc["neg_p", "collapsed"]
+
+
 def _base_with_samples(tmp_path, scores, regime="strong"):
     r = record("base", 0, float(np.mean(scores)), kind="base", regime=regime)
     path = tmp_path / f"base-{regime}" / "record.json"
