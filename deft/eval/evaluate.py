@@ -76,7 +76,8 @@ def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_si
 
     ``task``: a paper-scale task or group of ``deft/eval/tasks/paper`` (e.g. deft_math) that loads its
     own benchmark data; without it, the domain's embedded task runs on ``test_path``.
-    ``prompt_format``: ``chat`` (the model's chat template) or ``raw`` (as formatted, with BOS).
+    ``prompt_format``: ``chat`` (the model's chat template) or ``raw`` (as formatted, with a BOS
+    exactly where training's tokenizer added one).
     ``max_gen_toks``: the embedded task's generation budget (default: the task YAML's).
     """
     import lm_eval
