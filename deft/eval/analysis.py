@@ -73,7 +73,12 @@ def token_classes(tokenizer, example: dict, original_answer: str | None) -> list
     noisy = [t for t in labels if t != -100]
     if original_answer is None:
         return ["clean"] * len(noisy)
-    _, orig_labels = encode_example(tokenizer, {**example, "answer": original_answer})
+    original = {**example, "answer": original_answer}
+    if "target" in example:  # compact format: the trained text is the target, which ends with the answer
+        target, answer = example["target"], example["answer"]
+        prefix = target[: len(target) - len(answer)] if target.endswith(answer) else ""
+        original["target"] = prefix + original_answer  # as deft.data.noise.inject rewrote it
+    _, orig_labels = encode_example(tokenizer, original)
     orig = [t for t in orig_labels if t != -100]
     special = set(tokenizer.all_special_ids)
     out = []

@@ -51,6 +51,10 @@ def test_token_classes_mark_the_changed_answer_tokens(tiny_model):
     assert token_classes(tok, e, "12345") == ["unchanged"] * 3 + ["changed", "unchanged", "end"]
     assert token_classes(tok, e, "45") == ["changed"] * 5 + ["end"]  # shorter original: the rest is new
     assert token_classes(tok, e, None) == ["clean"] * 6
+    # the compact raw format trains `target` (" 12395" + EOS): the original is rebuilt there too
+    raw = {"id": "y", "prompt": "40 + 5 =", "answer": "12395", "target": " 12395", "format": "raw"}
+    classes = token_classes(tok, raw, "12345")
+    assert classes.count("changed") == 1 and classes[-1] == "end" and classes.count("unchanged") == 4
 
 
 def test_token_stats_match_the_losses_on_a_tiny_model(tiny_model):
