@@ -128,6 +128,13 @@ def _check_contrasts(config: dict) -> None:
             _fail(f"analysis.contrasts[{i}].noise_rate", c["noise_rate"], f"allowed: {sorted(rates)}")
 
 
+def domain_prompt_format(config: dict, domain: str) -> str:
+    """A domain's prompt format: its hub spec's, its own, else ``data.prompt_format`` (chat)."""
+    spec = config["data"]["domains"][domain]
+    return spec.get("hub", {}).get("prompt_format") or spec.get("prompt_format") \
+        or config["data"].get("prompt_format", "chat")
+
+
 def prior_settings(config: dict, backbone: str) -> dict:
     """The config's ``prior:`` with the backbone's own overrides (``train`` merged key by key)."""
     base, own = config.get("prior", {}), config["backbones"][backbone].get("prior", {})
@@ -282,8 +289,7 @@ def evaluate_settings(config: dict, backbone: str, domain: str) -> dict:
     spec = config["data"]["domains"][domain]
     kind = kind_of(domain)
     family, context = _context_of(config, backbone)
-    prompt_format = spec.get("hub", {}).get("prompt_format") or spec.get("prompt_format") \
-        or config["data"].get("prompt_format", "chat")
+    prompt_format = domain_prompt_format(config, domain)
     budget = AUTHORS_BUDGET.get(kind)
     capped_from = None
     if budget is not None and context is not None and context - budget < PROMPT_RESERVE:

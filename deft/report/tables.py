@@ -116,6 +116,13 @@ def _pairs(runs: pd.DataFrame, items: pd.DataFrame | None, baseline: str):
                     yield key, obj, a, b
 
 
+def _verdict(metric: str, diff: float, lo: float, hi: float) -> str:
+    """``better``/``worse`` by the metric's direction when the interval excludes 0."""
+    if np.isnan(lo) or lo <= 0 <= hi:
+        return "no detectable difference"
+    return "better" if sign(metric) * diff > 0 else "worse"
+
+
 def paired_vs(runs: pd.DataFrame, items: pd.DataFrame | None = None, baseline: str = "nll") -> pd.DataFrame:
     """Each objective minus ``baseline`` per Table-1 row, paired by seed and item: difference with
     its 95% CI, the minimum detectable effect (80% power), and the verdict by the metric's
@@ -123,8 +130,7 @@ def paired_vs(runs: pd.DataFrame, items: pd.DataFrame | None = None, baseline: s
     out = []
     for key, obj, a, b in _pairs(runs, items, baseline):
         diff, lo, hi = paired_ci(a, b)
-        verdict = "no detectable difference" if np.isnan(lo) or lo <= 0 <= hi else \
-            ("better" if sign(key[3]) * diff > 0 else "worse")
+        verdict = _verdict(key[3], diff, lo, hi)
         out.append({**dict(zip(ROW, key)), "objective": obj, "baseline": baseline, "difference": diff,
                     "ci_low": lo, "ci_high": hi, "mde": mde(a, b), "direction": direction(key[3]),
                     "verdict": verdict, "n_seeds": a.shape[0], "n_items": a.shape[1]})
@@ -157,8 +163,7 @@ def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
             found = True
             diff, lo, hi = paired_ci(a, b)
             m = mde(a, b)
-            verdict = "no detectable difference" if np.isnan(lo) or lo <= 0 <= hi else \
-                ("better" if sign(metric) * diff > 0 else "worse")
+            verdict = _verdict(metric, diff, lo, hi)
             out.append({"contrast": name, **dict(zip(ROW, key)), "difference": diff, "ci_low": lo, "ci_high": hi,
                         "mde": m, "mde_target": mde_target,
                         "powered": None if mde_target is None or np.isnan(m) else bool(m <= mde_target),

@@ -124,8 +124,7 @@ def eval_settings(wc):
     prompt format (raw prompts are evaluated without a chat template, as they were trained)."""
     spec = config["data"]["domains"][wc.domain]
     return {**config["evaluate"], "task": spec.get("eval_task"),
-            "prompt_format": spec.get("hub", {}).get("prompt_format") or spec.get("prompt_format")
-            or config["data"].get("prompt_format", "chat")}
+            "prompt_format": dc.domain_prompt_format(config, wc.domain)}
 
 
 # ---- launch.shard: one job per (backbone, domain, seed) ----------------------------------------
