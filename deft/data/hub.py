@@ -11,7 +11,9 @@ into nested records, e.g. ``extra_info.llama_prompt``), ``train_split``/``test_s
 
 ``test.jsonl`` is the dataset's ``test_split``; without one (math, medical: evaluated on the
 paper's benchmarks instead) it holds the last ``heldout`` training rows, which are then not
-trained on: the held-out batch of the gradient maps.
+trained on: the held-out batch of the gradient maps. ``heldout_trained: true`` is the authors'
+way instead: the FIRST ``heldout`` rows (their validation set) and everything trained on, so the
+token analyses of that batch are in-sample (the manifest says so).
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from pathlib import Path
 from ..io import dumps_jsonl, sha256, write_bytes_atomic, write_json_atomic
 
 DEFAULT_FIELDS = {"prompt_field": "prompt", "response_field": "response", "train_split": "train", "test_split": None,
-                  "prompt_format": "chat", "heldout": 64}
+                  "prompt_format": "chat", "heldout": 64,
+                  "heldout_trained": False}
 PROMPT_FORMATS = ("chat", "raw")
 
 
@@ -82,6 +85,8 @@ def fetch(domain: str, spec: dict, out_dir) -> dict:
     train = rows_of("train", spec["train_split"])
     if spec["test_split"]:
         test = rows_of("test", spec["test_split"])
+    elif spec["heldout_trained"]:  # the authors': the first rows as validation, all rows trained on
+        test = train[: min(spec["heldout"], len(train))]
     else:  # no test split (evaluated on the paper's benchmarks): hold out rows for the token analyses
         n = min(spec["heldout"], len(train) // 2)
         train, test = train[: len(train) - n], train[len(train) - n:]
@@ -92,6 +97,7 @@ def fetch(domain: str, spec: dict, out_dir) -> dict:
         hashes[split_name] = sha256(data)
     for empty in ("prior", "prior_dev"):
         write_bytes_atomic(out / f"{empty}.jsonl", b"")
-    manifest = {"domain": domain, "source": spec["dataset"], "sha256": hashes}
+    manifest = {"domain": domain, "source": spec["dataset"], "sha256": hashes,
+                "test_in_training": bool(spec["heldout_trained"] and not spec["test_split"])}
     write_json_atomic(out / "manifest.json", manifest)
     return manifest

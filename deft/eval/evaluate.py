@@ -27,17 +27,84 @@ def task_name(domain: str) -> str:
     return name
 
 
-def task_generation_kwargs(name: str) -> dict:
-    """The ``generation_kwargs`` of an embedded task YAML (following its ``include:``)."""
+def _read_task_yaml(path: Path) -> dict:
+    """A task YAML as a dict (``!function`` hooks read as None)."""
     import yaml
 
     class Loader(yaml.SafeLoader):
         pass
 
     Loader.add_constructor("!function", lambda loader, node: None)
-    spec = yaml.load((TASKS_DIR / f"{name}.yaml").read_text(), Loader=Loader)
+    return yaml.load(Path(path).read_text(), Loader=Loader) or {}
+
+
+def task_generation_kwargs(name: str, tasks_dir: Path = TASKS_DIR) -> dict:
+    """The ``generation_kwargs`` of a task YAML (following its ``include:``)."""
+    spec = _read_task_yaml(tasks_dir / f"{name}.yaml")
     own = spec.get("generation_kwargs")
-    return own if own is not None else task_generation_kwargs(Path(spec["include"]).stem)
+    return own if own is not None else task_generation_kwargs(Path(spec["include"]).stem, tasks_dir)
+
+
+def _without_keys(text: str, keys: set[str]) -> str:
+    """A flat task YAML's text without the top-level ``keys`` (and their indented lines)."""
+    out, skipping = [], False
+    for line in text.splitlines():
+        top = line[:1] not in (" ", "\t", "-", "") and ":" in line
+        if top:
+            skipping = line.split(":", 1)[0].strip() in keys
+        elif not line.strip() or line.startswith("#"):
+            skipping = skipping and bool(line.strip())
+        if not skipping:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+PAPER_BASES = {"math": "deft_math_base", "medical": "deft_medical_base"}
+LOCAL_DATA = (".json", ".jsonl", ".parquet", ".csv")
+
+
+def paper_task_dir(where: Path, *, wrapper: str | None = None, generation: dict | None = None,
+                   eval_data: dict | None = None) -> Path:
+    """A copy of ``tasks/paper`` in ``where`` for one cell: the bases' prompts inside ``wrapper``
+    (a ``deft.data.wrappers`` name; chat/raw/None keep the chat-template prompt), their
+    ``generation_kwargs`` updated with ``generation`` (budget, stops), and each task of
+    ``eval_data`` reading its test split from a local file (a name ending in .json, .jsonl, .parquet
+    or .csv, which must exist) or a hub id."""
+    import json as _json
+
+    from .tasks.paper import utils
+
+    src = TASKS_DIR / "paper"
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "utils.py").write_text("from deft.eval.tasks.paper.utils import *  # noqa: F401,F403\n")
+    for path in sorted(src.glob("deft_*.yaml")):
+        text, name = path.read_text(), path.stem
+        for kind, base in PAPER_BASES.items():
+            if name != base:
+                continue
+            drop, extra = set(), ""
+            if wrapper not in (None, "chat", "raw"):
+                drop.add("doc_to_text")
+                extra += f"doc_to_text: !function utils.{utils.wrapped_name(kind, wrapper)}\n"
+            if generation:
+                drop.add("generation_kwargs")
+                extra += f"generation_kwargs: {_json.dumps({**task_generation_kwargs(name, src), **generation})}\n"
+            text = _without_keys(text, drop) + extra
+        if name in (eval_data or {}):
+            data = str(eval_data[name])
+            text = _without_keys(text, {"dataset_path", "dataset_name", "dataset_kwargs", "test_split"})
+            if data.endswith(LOCAL_DATA):
+                local = Path(data).resolve()
+                if not local.is_file():
+                    raise FileNotFoundError(f"eval_data of task {name}: {data!r} is not a file (a local "
+                                            f"{'/'.join(LOCAL_DATA)} file, or a hub dataset id)")
+                fmt = "json" if local.suffix in (".json", ".jsonl") else local.suffix[1:]
+                text += (f"dataset_path: {fmt}\ndataset_kwargs:\n  data_files:\n    test: {_json.dumps(str(local))}\n"
+                         "test_split: test\n")
+            else:
+                text += f"dataset_path: {data}\n"
+        (where / path.name).write_text(text)
+    return where
 
 
 def _task_dir(domain: str, test_path: Path, where: Path, max_gen_toks: int | None = None) -> str:
@@ -65,29 +132,37 @@ def model_args(backend: str, model_dir, settings: dict, raw_prompts: bool = Fals
                 "tensor_parallel_size": settings.get("tensor_parallel_size", 1),
                 "data_parallel_size": settings.get("data_parallel_size", 1),
                 "gpu_memory_utilization": settings.get("gpu_memory_utilization", 0.85),
-                "max_model_len": settings.get("max_model_len", 4096), "seed": settings.get("seed", 0)}
+                "max_model_len": settings.get("max_model_len", 4096), "seed": settings.get("seed", 0),
+                **({"enforce_eager": bool(settings["enforce_eager"])} if "enforce_eager" in settings else {})}
     raise ValueError(f"unknown evaluation backend {backend!r}; allowed: {list(BACKENDS)}")
 
 
 def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_size: int = 16,
              limit: int | None = None, settings: dict | None = None, task: str | None = None,
-             prompt_format: str = "chat", max_gen_toks: int | None = None) -> dict:
-    """Run lm-eval; return {"metrics", "samples", "n", "wall_s", "task_version"}.
+             prompt_format: str = "chat", max_gen_toks: int | None = None, tasks: list | None = None,
+             prompt_wrapper: str | None = None, until: list | None = None, eval_data: dict | None = None) -> dict:
+    """Run lm-eval; return {"metrics", "samples", "n", "wall_s", "task_version", "by_source"}.
 
-    ``task``: a paper-scale task or group of ``deft/eval/tasks/paper`` (e.g. deft_math) that loads its
-    own benchmark data; without it, the domain's embedded task runs on ``test_path``.
+    ``task``/``tasks``: paper-scale tasks or groups of ``deft/eval/tasks/paper`` (e.g. deft_math) that
+    load their own benchmark data (``eval_data``: task -> local file or hub id instead); the first
+    one's metrics are the record's, the others' are named ``<task>/<metric>``. Without them, the
+    domain's embedded task runs on ``test_path``.
     ``prompt_format``: ``chat`` (the model's chat template) or ``raw`` (as formatted, with a BOS
-    exactly where training's tokenizer added one).
-    ``max_gen_toks``: the embedded task's generation budget (default: the task YAML's).
+    exactly where training's tokenizer added one). ``prompt_wrapper``: a paper task's prompts inside
+    one of the authors' family wrappers (``deft.data.wrappers``; no chat template, no added BOS).
+    ``max_gen_toks``, ``until``: the generation budget and stop sequences (default: the task YAML's).
     """
     import lm_eval
     from lm_eval.tasks import TaskManager
 
     settings = settings or {}
-    name = task or task_name(domain)
-    raw = prompt_format == "raw"
-    add_bos = True
-    if raw and not task:  # the embedded task reads test_path: give its prompts the BOS training gave
+    tasks = list(tasks or ([task] if task else []))
+    names = tasks or [task_name(domain)]
+    name = names[0]
+    wrapped = bool(tasks) and prompt_wrapper not in (None, "chat", "raw")
+    raw = prompt_format == "raw" or wrapped
+    add_bos = not wrapped  # a wrapper writes its own BOS
+    if raw and not tasks:  # the embedded task reads test_path: give its prompts the BOS training gave
         from transformers import AutoTokenizer
 
         from ..io import read_jsonl
@@ -98,20 +173,44 @@ def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_si
     args = model_args(backend, model_dir, settings, raw_prompts=raw, add_bos=add_bos)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        include = str(TASKS_DIR / "paper") if task else _task_dir(domain, Path(test_path), Path(tmp), max_gen_toks)
+        if tasks:
+            generation = {k: v for k, v in (("max_gen_toks", max_gen_toks), ("until", until)) if v is not None}
+            include = str(paper_task_dir(Path(tmp), wrapper=prompt_wrapper if wrapped else None,
+                                         generation=generation, eval_data=eval_data))
+        else:
+            include = _task_dir(domain, Path(test_path), Path(tmp), max_gen_toks)
         tm = TaskManager(include_path=include, include_defaults=False)
         out = lm_eval.simple_evaluate(
-            model=backend, model_args=args, tasks=[name], task_manager=tm, batch_size=batch_size,
+            model=backend, model_args=args, tasks=names, task_manager=tm, batch_size=batch_size,
             device=settings.get("device", "cpu" if backend == "hf" else "cuda"), apply_chat_template=not raw,
             limit=limit, log_samples=True, random_seed=0, numpy_random_seed=0, torch_random_seed=0,
             fewshot_random_seed=0)
-    res = out["results"][name]
-    metrics = {k.split(",")[0]: v for k, v in res.items()
-               if "," in k and "_stderr" not in k and isinstance(v, (int, float))}
+    metrics = {}
+    for i, n in enumerate(names):
+        for k, v in out["results"][n].items():
+            if "," in k and "_stderr" not in k and isinstance(v, (int, float)):
+                metrics[k.split(",")[0] if i == 0 else f"{n}/{k.split(',')[0]}"] = v
     samples = [{"task": t, "doc_id": s["doc_id"], "target": s["target"], "responses": s["resps"][0],
-                **{m: s[m] for m in metrics if m in s}} for t, rows in out["samples"].items() for s in rows]
+                **({"source": s["doc"]["source"]} if isinstance(s.get("doc"), dict) and "source" in s["doc"] else {}),
+                **{m: s[m] for m in metrics if m in s and not isinstance(s[m], (list, tuple))}}
+               for t, rows in out["samples"].items() for s in rows]
     return {"metrics": metrics, "samples": samples, "n": len(samples), "wall_s": time.perf_counter() - t0,
-            "task_version": out.get("versions", {}).get(name)}
+            "task_version": out.get("versions", {}).get(name), "by_source": by_source(out["samples"])}
+
+
+def by_source(samples_by_task: dict) -> dict:
+    """Accuracy and item count per source of the tasks whose documents name a ``source`` (the m1
+    file): {task: {source: {"acc", "n"}}}."""
+    out: dict = {}
+    for task, rows in samples_by_task.items():
+        for s in rows:
+            doc, acc = s.get("doc"), s.get("acc_items")
+            if isinstance(doc, dict) and "source" in doc and acc is not None:
+                cell = out.setdefault(task, {}).setdefault(str(doc["source"]), {"correct": 0.0, "n": 0})
+                cell["correct"] += float(acc)
+                cell["n"] += 1
+    return {t: {src: {"acc": c["correct"] / c["n"], "n": c["n"]} for src, c in sources.items()}
+            for t, sources in out.items()}
 
 
 def response_checks(samples: list[dict]) -> dict:
@@ -176,17 +275,22 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
     def load(path):
         return json.loads(Path(path).read_text()) if path else None
 
-    budget = None
-    if not eval_cfg.get("task"):  # embedded task: a budget that cannot cut a valid answer in the trained format
+    paper = bool(eval_cfg.get("tasks") or eval_cfg.get("task"))
+    budget = eval_cfg.get("max_gen_toks") if paper else None
+    if not paper:  # embedded task: a budget that cannot cut a valid answer in the trained format
         from transformers import AutoTokenizer
 
         from ..train.greedy import answer_budget
 
         budget = answer_budget(AutoTokenizer.from_pretrained(model_dir), read_jsonl(test_path))
+    settings = {**(eval_cfg.get("settings") or {}),
+                **({"max_model_len": eval_cfg["max_model_len"]} if eval_cfg.get("max_model_len") else {})}
     result = evaluate(model_dir, identity["domain"], test_path, backend=eval_cfg["backend"],
                       batch_size=eval_cfg["batch_size"], limit=eval_cfg.get("limit"),
-                      settings=eval_cfg.get("settings"), task=eval_cfg.get("task"),
-                      prompt_format=eval_cfg.get("prompt_format", "chat"), max_gen_toks=budget)
+                      settings=settings, task=eval_cfg.get("task"), tasks=eval_cfg.get("tasks"),
+                      prompt_format=eval_cfg.get("prompt_format", "chat"), max_gen_toks=budget,
+                      prompt_wrapper=eval_cfg.get("prompt_wrapper"), until=eval_cfg.get("until") if paper else None,
+                      eval_data=eval_cfg.get("eval_data"))
     summary, audit_d, base = load(train_summary), load(audit), load(base_record)
     is_base = train_summary is None
     hits, tokens = None, None
@@ -224,7 +328,11 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
                  "noise_realized_rate": audit_d["realized_rate"] if audit_d else None},
         "train": None if is_base else {k: v for k, v in summary.items() if k != "stop_history"},
         "eval": {"backend": eval_cfg["backend"], "wall_s": result["wall_s"], "task_version": result["task_version"],
-                 "max_gen_toks": budget},
+                 "max_gen_toks": budget, "tasks": eval_cfg.get("tasks") or None,
+                 "prompt_wrapper": eval_cfg.get("prompt_wrapper") if paper else None,
+                 "until": eval_cfg.get("until") if paper else None,
+                 "max_model_len": settings.get("max_model_len"), "by_source": result.get("by_source") or None},
+        "protocol": eval_cfg.get("protocol", "suite"),
         "config": config_slice,
         "provenance": {"config_hash": records.config_hash(config_slice), **records.git_state(),
                        "versions": records.versions(),

@@ -54,6 +54,7 @@ PUBMEDQA_OPTIONS = ["yes", "no", "maybe"]
 def medical_doc(doc: dict) -> tuple[str, list[str], str]:
     """(question, options, gold letter) of a document of any of the medical sources, by its fields:
     MedQA (``question``/``options`` dict/``answer_idx``, or the -hf ``sent1``/``ending0..3``/``label``),
+    the m1 file (``prompt``/``options`` dict/``answer_idx``/``source``),
     MedMCQA (``opa..opd``, ``cop`` 0-based), PubMedQA (``final_decision`` yes/no/maybe with its
     abstract as context) and MMLU (``choices``, ``answer`` 0-based)."""
     if "final_decision" in doc:  # PubMedQA: qiaojin/PubMedQA (lower case) or bigbio (upper case)
@@ -67,9 +68,11 @@ def medical_doc(doc: dict) -> tuple[str, list[str], str]:
     if "ending0" in doc:
         options = [doc[f"ending{i}"] for i in range(4)]
         return doc["sent1"], options, LETTERS[int(doc["label"])]
-    if isinstance(doc.get("options"), dict):
-        keys = sorted(doc["options"])
-        return doc["question"], [doc["options"][k] for k in keys], LETTERS[keys.index(doc["answer_idx"])]
+    if isinstance(doc.get("options"), dict):  # MedQA, or the authors' m1 file (``prompt``: question and options)
+        # options read through `datasets` share one schema: a 4-option item has E = None
+        keys = sorted(k for k, v in doc["options"].items() if v is not None)
+        question = doc.get("question") or doc.get("prompt")
+        return question, [doc["options"][k] for k in keys], LETTERS[keys.index(doc["answer_idx"].strip())]
     if "choices" in doc:
         return doc["question"], list(doc["choices"]), LETTERS[int(doc["answer"])]
     raise ValueError(f"not a medical multiple-choice document: fields {sorted(doc)}; expected those of MedQA, "

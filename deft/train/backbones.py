@@ -60,15 +60,36 @@ def embedded_tokenizer():
     return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
 
 
-def prepare_tiny_llama(out_dir, *, layers=2, hidden=64, heads=4, seed=0) -> Path:
-    """A randomly initialised Llama with the embedded backbone's tokenizer and chat template."""
+TINY_CONTEXT = 2048
+LLAMA3_SPECIAL = {"bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>",
+                  "additional_special_tokens": ["<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>"]}
+
+
+def llama3_like(tokenizer):
+    """``tokenizer`` given Llama-3's special tokens and its habit of prepending BOS to every encoded
+    text (a post-processor), so that the paper path's BOS handling is tested as on Llama."""
+    from tokenizers.processors import TemplateProcessing
+
+    tokenizer.add_special_tokens(LLAMA3_SPECIAL)
+    bos, bos_id = tokenizer.bos_token, tokenizer.bos_token_id
+    tokenizer._tokenizer.post_processor = TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
+                                                             special_tokens=[(bos, bos_id)])
+    return tokenizer
+
+
+def prepare_tiny_llama(out_dir, *, layers=2, hidden=64, heads=1, seed=0, family: str | None = None) -> Path:
+    """A randomly initialised Llama with the embedded backbone's tokenizer and chat template
+    (``family: llama``: with Llama-3's special tokens and BOS, ``llama3_like``). One head of
+    dimension 64: vLLM's CPU attention has no kernel for head_dim 16 (paper-smoke runs it there)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = embedded_tokenizer()
+    if family == "llama":
+        tokenizer = llama3_like(tokenizer)
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
                          num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
-                         max_position_embeddings=2048, tie_word_embeddings=True,
+                         max_position_embeddings=TINY_CONTEXT, tie_word_embeddings=True,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     model = LlamaForCausalLM(config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
@@ -102,7 +123,7 @@ def prepare(spec: dict, out_dir) -> Path:
     if source == "embedded":
         return prepare_smollm2(out_dir)
     if source == "tiny":
-        return prepare_tiny_llama(out_dir)
+        return prepare_tiny_llama(out_dir, family=spec.get("family"))
     if source == "hub":
         return prepare_hub(spec["id"], out_dir)
     if source == "local":

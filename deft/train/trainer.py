@@ -1,12 +1,21 @@
 """Fine-tuning with any objective of ``deft.losses`` through the Hugging Face ``Trainer``.
 
-Prompt tokens are masked; the loss is normalised by the counted response tokens of the whole
-optimizer step, across gradient accumulation and data-parallel ranks: the Trainer counts them
-(``num_items_in_batch``) when a ``compute_loss_func`` is set, and gathers them across ranks.
-(The reference implementation takes a per-micro-batch mean, which makes results depend on the
-micro-batch size.) Thresholded objectives exclude tokens from the count as well; their
-normaliser is the kept tokens of each micro-batch, weighted by the micro-batch's share of the
-step's tokens (exact with one micro-batch per step).
+Prompt tokens are masked. ``loss_normalisation: step_tokens`` (the suite's) divides by the counted
+response tokens of the whole optimizer step, across gradient accumulation and data-parallel
+ranks: the Trainer counts them (``num_items_in_batch``) when a ``compute_loss_func`` is set, and
+gathers them across ranks. ``authors`` is the released code's (verl < 0.6 ``fsdp_sft_trainer``):
+the token mean of each micro-batch on each rank, divided by the number of micro-batches only
+after ``backward()``, so the gradient is the SUM of the micro-batch means (averaged over ranks):
+results depend on the micro-batch size, and clipping acts on a gradient grad_accum times larger.
+Thresholded objectives exclude tokens from the count as well; their normaliser is the kept
+tokens of each micro-batch, weighted by the micro-batch's share of the step's tokens (exact with
+one micro-batch per step).
+
+Other protocol settings (``config/paper.yaml`` the authors', ``config/paper-corrected.yaml`` the
+suite's): ``master_weights`` fp32 (bf16 compute under autocast, fp32 weights and optimizer
+states) or bf16 (weights loaded and updated in bf16, as the authors); ``overlong`` drop (an
+example longer than ``max_len`` is not trained) or truncate (right-truncated, as the authors);
+``prompt_wrapper`` a fixed family wrapper (``deft.data.wrappers``) put around chat-format prompts.
 
 Each optimizer step appends one JSON line to the training log: objective value, batch NLL,
 mean p_y, mean gate, mean a (deft, cayley, neg_p_pow), gradient norm, learning rate, tokens/s.
@@ -35,8 +44,11 @@ DEFAULTS = {
     "adam_beta2": 0.95, "lr_scheduler": "cosine", "max_grad_norm": 1.0, "max_len": 256, "seed": 0,
     "save_steps": 0, "bf16": False, "gradient_checkpointing": False, "nonfinite": "stop",
     "loss_path": "linear", "chunk_size": 512, "train_blocks": None,
+    "loss_normalisation": "step_tokens", "master_weights": "fp32", "overlong": "drop", "prompt_wrapper": None,
 }
 LOSS_PATHS = ("linear", "logits")
+CHOICES = {"loss_normalisation": ("step_tokens", "authors"), "master_weights": ("fp32", "bf16"),
+           "overlong": ("drop", "truncate")}
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -88,24 +100,41 @@ def encode_raw(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int
     return p_ids + r_ids, [-100] * len(p_ids) + r_ids
 
 
-def encode_example(tokenizer, e: dict) -> tuple[list[int], list[int]]:
+def encode_example(tokenizer, e: dict, wrapper: str | None = None) -> tuple[list[int], list[int]]:
     """``encode`` or, for examples marked ``"format": "raw"`` (deft.data.hub, the compact embedded
-    format), ``encode_raw``; the trained response is ``target`` where the example has one."""
-    return (encode_raw if e.get("format") == "raw" else encode)(tokenizer, e["prompt"], e.get("target", e["answer"]))
+    format), ``encode_raw``; the trained response is ``target`` where the example has one.
+    ``wrapper`` (a name of ``deft.data.wrappers``, or ``chat``/None for the chat template): a
+    chat-format prompt is put inside the family's fixed wrapper, which carries its own special
+    tokens, and encoded raw (as the authors' training does for Llama and DeepSeek math)."""
+    answer = e.get("target", e["answer"])
+    if e.get("format") == "raw":
+        return encode_raw(tokenizer, e["prompt"], answer)
+    if wrapper not in (None, "chat"):
+        from ..data.wrappers import wrap
+
+        return encode_raw(tokenizer, wrap(wrapper, e["prompt"]), answer)
+    return encode(tokenizer, e["prompt"], answer)
 
 
-def tokenize_examples(tokenizer, examples: list[dict], max_len: int) -> tuple[list[dict], int]:
-    """Encode examples; drop (never truncate) those longer than ``max_len``. Returns (rows, dropped)."""
-    rows, dropped = [], 0
+def tokenize_examples(tokenizer, examples: list[dict], max_len: int, overlong: str = "drop",
+                      wrapper: str | None = None) -> tuple[list[dict], int]:
+    """Encode examples. Those longer than ``max_len`` are dropped (``overlong: drop``) or
+    right-truncated to ``max_len`` tokens (``truncate``, the authors'; a row whose response is cut
+    away entirely then has no counted token). Returns (rows, dropped or truncated)."""
+    if overlong not in CHOICES["overlong"]:
+        raise ValueError(f"overlong={overlong!r} is not allowed; allowed: {list(CHOICES['overlong'])}")
+    rows, too_long = [], 0
     for e in examples:
-        ids, labels = encode_example(tokenizer, e)
+        ids, labels = encode_example(tokenizer, e, wrapper)
         if len(ids) > max_len:
-            dropped += 1
-            continue
+            too_long += 1
+            if overlong == "drop":
+                continue
+            ids, labels = ids[:max_len], labels[:max_len]
         rows.append({"input_ids": ids, "labels": labels})
     if not rows:
         raise ValueError(f"no training example fits max_len={max_len}; raise max_len")
-    return rows, dropped
+    return rows, too_long
 
 
 class PadCollator:
@@ -150,12 +179,15 @@ class ObjectiveLoss:
     on shifted hidden states through the chunked linear path), plus running stats."""
 
     def __init__(self, objective: str, params: dict, head: HeadBypass | None = None, chunk_size: int = 512,
-                 path: str = "linear"):
+                 path: str = "linear", normalisation: str = "step_tokens"):
         L.resolve(objective, params)  # fail before any work on a bad name or parameter
         if path not in LOSS_PATHS:
             raise ValueError(f"loss_path={path!r} is not allowed; allowed: {list(LOSS_PATHS)}")
+        if normalisation not in CHOICES["loss_normalisation"]:
+            raise ValueError(f"loss_normalisation={normalisation!r} is not allowed; "
+                             f"allowed: {list(CHOICES['loss_normalisation'])}")
         self.objective, self.params = objective, dict(params)
-        self.head, self.chunk_size, self.path = head, chunk_size, path
+        self.head, self.chunk_size, self.path, self.normalisation = head, chunk_size, path, normalisation
         self.reset()
 
     def reset(self):
@@ -178,8 +210,8 @@ class ObjectiveLoss:
             total = t.loss.sum()
         valid = (y != -100).reshape(-1)
         n_valid, n_kept = valid.sum(), t.keep.sum()
-        n = num_items_in_batch if num_items_in_batch is not None else n_valid
-        loss = total / n_kept.clamp(min=1) * (n_valid / n)
+        n = num_items_in_batch if num_items_in_batch is not None and self.normalisation == "step_tokens" else n_valid
+        loss = total / n_kept.clamp(min=1) * (n_valid / n)  # authors: this micro-batch's token mean
         self._accumulate(t, valid, n_kept)
         return loss
 
@@ -375,14 +407,21 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     if unknown:
         raise ValueError(f"unknown training setting(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
     cfg = {**DEFAULTS, **cfg}
-    ObjectiveLoss(cfg["objective"], cfg["params"], path=cfg["loss_path"])  # bad settings fail before any loading
+    ObjectiveLoss(cfg["objective"], cfg["params"], path=cfg["loss_path"],
+                  normalisation=cfg["loss_normalisation"])  # bad settings fail before any loading
+    for key, allowed in CHOICES.items():
+        if cfg[key] not in allowed:
+            raise ValueError(f"train.{key} = {cfg[key]!r} is not allowed; allowed: {list(allowed)}")
     out_dir, log_path = Path(out_dir), Path(log_path)
     work = out_dir.with_name(out_dir.name + ".work")  # checkpoints of an unfinished run
 
     torch.manual_seed(cfg["seed"])
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    rows, dropped = tokenize_examples(tokenizer, read_jsonl(train_path), cfg["max_len"])
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    rows, dropped = tokenize_examples(tokenizer, read_jsonl(train_path), cfg["max_len"], cfg["overlong"],
+                                      cfg["prompt_wrapper"])
+    # master_weights bf16: the authors' weights (and AdamW states) in bf16, no fp32 copy, no autocast.
+    pure_bf16 = cfg["master_weights"] == "bf16"
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if pure_bf16 else torch.float32)
     if cfg["gradient_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})  # FSDP-safe
     if cfg["train_blocks"] is not None:
@@ -390,18 +429,21 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     head = model.get_output_embeddings()
     bypass = HeadBypass(head)
     model.set_output_embeddings(bypass)
-    loss_fn = ObjectiveLoss(cfg["objective"], cfg["params"], bypass, cfg["chunk_size"], cfg["loss_path"])
+    loss_fn = ObjectiveLoss(cfg["objective"], cfg["params"], bypass, cfg["chunk_size"], cfg["loss_path"],
+                            cfg["loss_normalisation"])
 
     args = TrainingArguments(
         output_dir=str(work), per_device_train_batch_size=cfg["batch_size"],
         gradient_accumulation_steps=cfg["grad_accum"], num_train_epochs=cfg["epochs"],
         max_steps=cfg["max_steps"], learning_rate=cfg["learning_rate"], warmup_steps=float(cfg["warmup_ratio"]),
         weight_decay=cfg["weight_decay"], adam_beta1=cfg["adam_beta1"], adam_beta2=cfg["adam_beta2"],
-        lr_scheduler_type=cfg["lr_scheduler"], max_grad_norm=cfg["max_grad_norm"], bf16=cfg["bf16"],
+        lr_scheduler_type=cfg["lr_scheduler"], max_grad_norm=cfg["max_grad_norm"], bf16=cfg["bf16"] and not pure_bf16,
         seed=cfg["seed"], data_seed=cfg["seed"], logging_steps=1, report_to=[],
         save_strategy="steps" if cfg["save_steps"] else "no", save_steps=cfg["save_steps"] or 500,
         save_total_limit=1, remove_unused_columns=False, dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(), average_tokens_across_devices=True,
+        use_cpu=not torch.cuda.is_available(),
+        # authors: each rank's own token mean (balance_dp_token False), averaged by the gradient all-reduce
+        average_tokens_across_devices=cfg["loss_normalisation"] == "step_tokens",
     )
     StepLog, StopWhen = _callbacks()
     history: list = []
@@ -444,5 +486,10 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
         shutil.rmtree(work, ignore_errors=True)
     barrier()
     return {"steps": result.global_step, "skipped_steps": step_log.skipped, "train_loss": result.training_loss,
-            "wall_s": wall, "examples": len(rows), "dropped_too_long": dropped, "resumed_from": resume,
-            "stop_history": history, "settings": cfg}
+            "wall_s": wall, "examples": len(rows),
+            "dropped_too_long": dropped if cfg["overlong"] == "drop" else 0,
+            "truncated_too_long": dropped if cfg["overlong"] == "truncate" else 0, "resumed_from": resume,
+            "stop_history": history, "settings": cfg,
+            "distributed": {"type": str(trainer.accelerator.distributed_type).rsplit(".", 1)[-1],
+                            "processes": trainer.accelerator.num_processes},
+            "peak_gpu_memory_gb": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None}

@@ -2,12 +2,14 @@
 datasets (fields nested in extra_info, prompts pre-formatted per model family): fetch, noise,
 raw-prompt encoding, and the figfont evaluation on the fetched test split through lm-eval."""
 import json
+from pathlib import Path
 
 import pytest
 
 from deft.data import splits
 from deft.data.hub import check_spec, fetch
 
+ROOT_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "paper"
 WORDS = ["CAT", "DOG", "SUN", "MAP", "PEN", "CUP", "HAT", "BOX"]
 
 
@@ -111,3 +113,19 @@ def test_without_a_test_split_the_last_rows_are_held_out_of_training(tmp_path):
     fetch("figfont-llama", {"dataset": str(figlet_copy(tmp_path)), **spec}, tmp_path / "out")
     train, test = ([json.loads(x) for x in (tmp_path / f"out/{s}.jsonl").read_text().splitlines()] for s in ("train", "test"))
     assert [e["answer"] for e in train] == WORDS[:4] and [e["answer"] for e in test] == WORDS[4:6]
+
+
+def test_heldout_rows_are_excluded_or_as_the_authors_the_first_rows_and_trained(tmp_path):
+    root = ROOT_FIXTURES / "numina-cot-subset-67k"
+    spec = {"dataset": str(root), "prompt_field": "extra_info.question", "response_field": "extra_info.answer",
+            "heldout": 4}
+    ours = fetch("math", spec, tmp_path / "ours")
+    authors = fetch("math", {**spec, "heldout_trained": True}, tmp_path / "authors")
+
+    def read(d, split):
+        return [json.loads(line) for line in (tmp_path / d / f"{split}.jsonl").read_text().splitlines()]
+
+    n = len(read("authors", "train"))
+    assert len(read("ours", "train")) == n - 4 and read("ours", "test") == read("authors", "train")[n - 4:]
+    assert read("authors", "test") == read("authors", "train")[:4]  # validation = first rows, also trained on
+    assert authors["test_in_training"] is True and ours["test_in_training"] is False

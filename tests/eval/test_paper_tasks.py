@@ -90,4 +90,4 @@ def test_medical_group_averages_sources_unweighted_and_mmlu_subjects_pooled(tmp_
     assert len(out["samples"]["deft_mmlu_medical"]) == 8
     assert res["deft_medical"]["acc,none"] == pytest.approx((0.5 + 1 + 0.5 + 0.25) / 4)
     pubmed = [p for p in model.prompts if "Context: abs" in p][0]
-    assert "A. yes\nB. no\nC. maybe" in pubmed and pubmed.endswith("final choice within \\boxed{}.")
+    assert "A. yes\nB. no\nC. maybe" in pubmed and pubmed.endswith("final answer within \\boxed{}.")  # the authors' instruction

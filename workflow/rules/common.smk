@@ -120,11 +120,10 @@ def run_config(wc):
 
 
 def eval_settings(wc):
-    """lm-eval settings of a domain: config `evaluate`, the domain's paper task (if any) and its
-    prompt format (raw prompts are evaluated without a chat template, as they were trained)."""
-    spec = config["data"]["domains"][wc.domain]
-    return {**config["evaluate"], "task": spec.get("eval_task"),
-            "prompt_format": dc.domain_prompt_format(config, wc.domain)}
+    """lm-eval settings of a cell: config `evaluate` and deft.config.evaluate_settings (the domain's
+    paper tasks, prompt format or family wrapper, the backbone's context, budget and stops)."""
+    cell = dc.evaluate_settings(config, wc.backbone, wc.domain)
+    return {**config["evaluate"], **{k: v for k, v in cell.items() if k != "model_args"}}
 
 
 # ---- launch.shard: one job per (backbone, domain, seed) ----------------------------------------

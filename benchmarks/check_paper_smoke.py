@@ -1,0 +1,78 @@
+"""Checks what `make paper-smoke` wrote (config/paper-smoke.yaml), and prints one line per record:
+every cell has its base and run records from lm-eval's vllm backend under the authors' protocol;
+math with 16 samples per item, the family wrapper, the authors' stops and the capped budget;
+medical with the m1 file per source and the Hub group; figfont; training under FSDP on 2 processes
+with the authors' numerics and both loss paths. Exits 1 naming what is missing.
+    python benchmarks/check_paper_smoke.py .paper-smoke/results
+"""
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def main(results: str) -> int:
+    root = Path(results)
+    problems, rows = [], []
+
+    def need(ok, what):
+        if not ok:
+            problems.append(what)
+        return ok
+
+    records = sorted(root.glob("base/**/record.json")) + sorted(root.glob("runs/**/record.json"))
+    domains = {}
+    for path in records:
+        r = json.loads(path.read_text())
+        d, kind = r["run"]["domain"], r["kind"]
+        domains.setdefault(d, set()).add(kind)
+        ev = r["eval"]
+        samples = read_jsonl(path.with_name("samples.jsonl"))
+        n_resp = sorted({len(s["responses"]) if isinstance(s["responses"], list) else 1 for s in samples})
+        need(ev["backend"] == "vllm", f"{path}: backend {ev['backend']}, not vllm")
+        need(r.get("protocol") == "authors", f"{path}: protocol {r.get('protocol')!r}, not 'authors'")
+        need(ev.get("max_model_len") == 1280, f"{path}: max_model_len {ev.get('max_model_len')}, not the backbone's 1280")
+        if d == "math":
+            need(n_resp == [16], f"{path}: {n_resp} samples per math item, not 16")
+            need(ev["prompt_wrapper"] == "llama-base-boxed-with-bos", f"{path}: math wrapper {ev['prompt_wrapper']}")
+            need("<|eot_id|>" in (ev.get("until") or []), f"{path}: the authors' math stops are missing")
+            need(ev["max_gen_toks"] == 256, f"{path}: math budget {ev['max_gen_toks']}, not 4096 capped to 256")
+            need("avg_at_k" in r["metrics"], f"{path}: no avg_at_k")
+        if d.startswith("medical"):
+            sources = (ev.get("by_source") or {}).get("deft_medical_m1", {})
+            need(len(sources) >= 2, f"{path}: m1 accuracy per source missing ({sources})")
+            need({"acc", "acc_items", "deft_medical/acc"} <= set(r["metrics"]), f"{path}: medical metrics {r['metrics']}")
+            need(ev["prompt_wrapper"] == "medical-llama", f"{path}: medical wrapper {ev['prompt_wrapper']}")
+        if d.startswith("figfont"):
+            need("exact_match" in r["metrics"], f"{path}: figfont has no exact_match")
+        if kind == "run":
+            s = r["train"]["settings"]
+            need((s["loss_normalisation"], s["master_weights"], s["overlong"]) == ("authors", "bf16", "truncate"),
+                 f"{path}: training numerics are not the authors' ({s})")
+            dist = r["train"].get("distributed") or {}
+            need(dist == {"type": "FSDP", "processes": 2}, f"{path}: trained under {dist}, not FSDP on 2 processes")
+            steps = read_jsonl(path.with_name("train_log.jsonl"))
+            need(len(steps) == r["train"]["steps"] > 0, f"{path}: {len(steps)} step lines for {r['train']['steps']} steps")
+            rows.append({"domain": d, "kind": kind, "loss_path": s["loss_path"], "items": r["n_test"],
+                         "samples/item": n_resp[-1], **{k: round(v, 3) for k, v in r["metrics"].items()}})
+        else:
+            rows.append({"domain": d, "kind": kind, "items": r["n_test"], "samples/item": n_resp[-1],
+                         **{k: round(v, 3) for k, v in r["metrics"].items()}})
+    need({"math", "medical-llama", "figfont-llama"} <= set(domains), f"cells with records: {sorted(domains)}")
+    need(all(v == {"base", "run"} for v in domains.values()), f"base and run records per cell: {domains}")
+    paths = {r["loss_path"] for r in rows if "loss_path" in r}
+    need(paths == {"linear", "logits"}, f"loss paths trained: {sorted(paths)}, not both")
+    print(pd.DataFrame(rows).to_markdown(index=False))
+    for p in problems:
+        print("FAIL:", p)
+    print("paper-smoke records:", "ok" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else ".paper-smoke/results"))

@@ -1,0 +1,129 @@
+"""The protocol switch of training (config/paper.yaml the authors', paper-corrected.yaml the suite's):
+loss normalisation, bf16 weights, truncation and the family prompt wrappers, each measured."""
+import json
+
+import pytest
+import torch
+
+from deft.data.wrappers import wrap
+from deft.train.trainer import ObjectiveLoss, encode_example, encode_raw, tokenize_examples, train
+
+
+@pytest.fixture(scope="module")
+def llama_tokenizer(tmp_path_factory):
+    """A tokenizer that behaves like Llama-3's: its BOS text, and a BOS prepended to every text."""
+    from transformers import AutoTokenizer
+
+    from deft.train.backbones import prepare_tiny_llama
+
+    return AutoTokenizer.from_pretrained(prepare_tiny_llama(tmp_path_factory.mktemp("l") / "m", family="llama"))
+
+
+def test_llama_like_tokenizer_prepends_its_bos(llama_tokenizer):
+    ids = llama_tokenizer("1 + 2")["input_ids"]
+    assert ids[0] == llama_tokenizer.bos_token_id and llama_tokenizer.bos_token == "<|begin_of_text|>"
+
+
+def test_wrapped_math_prompt_is_the_authors_text_with_exactly_one_bos(llama_tokenizer):
+    e = {"prompt": "What is {x} + 1?", "answer": "\\boxed{2}"}
+    ids, labels = encode_example(llama_tokenizer, e, "llama-base-boxed-with-bos")
+    text = wrap("llama-base-boxed-with-bos", e["prompt"])
+    assert text.startswith("<|begin_of_text|><|start_header_id|>system") and "What is {x} + 1?\nPlease reason" in text
+    p_ids = llama_tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert ids[:len(p_ids)] == p_ids and ids.count(llama_tokenizer.bos_token_id) == 1
+    assert labels[:len(p_ids)] == [-100] * len(p_ids) and ids[-1] == llama_tokenizer.eos_token_id
+    assert llama_tokenizer.decode(ids[len(p_ids):]) == "\\boxed{2}<|end_of_text|>"
+
+
+def test_preformatted_medical_prompt_keeps_its_two_bos_and_gets_no_third(llama_tokenizer):
+    """The authors' medical Llama prompts begin with the BOS text twice, tokenised without
+    special tokens: the suite must not add a third."""
+    prompt = wrap("medical-llama", "Q?\nA. x\nB. y")
+    assert prompt.startswith("<|begin_of_text|><|begin_of_text|>")
+    ids, _ = encode_raw(llama_tokenizer, prompt, "B")
+    assert ids[:3].count(llama_tokenizer.bos_token_id) == 2 and ids.count(llama_tokenizer.bos_token_id) == 2
+    # a bare raw prompt gets the BOS the tokenizer adds, once
+    ids, _ = encode_raw(llama_tokenizer, "Q?", "B")
+    assert ids.count(llama_tokenizer.bos_token_id) == 1 and ids[0] == llama_tokenizer.bos_token_id
+
+
+def test_overlong_examples_are_dropped_or_right_truncated(tiny_model):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    ex = [{"prompt": "short", "answer": "1"}, {"prompt": "long " * 300, "answer": "2"}]
+    rows, n = tokenize_examples(tok, ex, max_len=64, overlong="drop")
+    assert n == 1 and len(rows) == 1
+    rows, n = tokenize_examples(tok, ex, max_len=64, overlong="truncate")
+    assert n == 1 and len(rows) == 2 and len(rows[1]["input_ids"]) == 64
+    full, _ = encode_example(tok, ex[1])
+    assert rows[1]["input_ids"] == full[:64] and set(rows[1]["labels"]) == {-100}  # its answer was cut away
+    with pytest.raises(ValueError, match="overlong='cut' is not allowed; allowed: \\['drop', 'truncate'\\]"):
+        tokenize_examples(tok, ex, max_len=64, overlong="cut")
+
+
+class Out:
+    def __init__(self, logits):
+        self.logits = logits
+
+
+def test_authors_normalisation_is_the_micro_batch_mean_whatever_the_step_count():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11)
+    labels = torch.tensor([[-100, 1, 2, 3, -100], [-100, -100, 4, 5, 6]])
+    per_token = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 11), labels[:, 1:].reshape(-1),
+                                                  reduction="sum", ignore_index=-100)
+    n = int((labels[:, 1:] != -100).sum())
+    step = ObjectiveLoss("nll", {}, path="logits")(Out(logits), labels, num_items_in_batch=torch.tensor(4 * n))
+    authors = ObjectiveLoss("nll", {}, path="logits", normalisation="authors")(Out(logits), labels,
+                                                                              num_items_in_batch=torch.tensor(4 * n))
+    assert torch.allclose(step, per_token / (4 * n)) and torch.allclose(authors, per_token / n)
+    with pytest.raises(ValueError, match="loss_normalisation='mean' is not allowed"):
+        ObjectiveLoss("nll", {}, normalisation="mean")
+
+
+def _equal_rows(n=4):
+    """Examples whose answers have equal token counts: every micro-batch counts the same tokens."""
+    return [{"prompt": f"Calculate {i}.", "answer": str(10 + i)} for i in range(n)]
+
+
+def _first_grad(tiny_model, tmp_path, name, **settings):
+    from transformers import TrainerCallback
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _equal_rows()))
+    grads = []
+
+    class Grab(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+            if not grads:
+                grads.append(model.model.layers[0].mlp.up_proj.weight.grad.clone().float())
+
+    train(tiny_model, data, tmp_path / name, tmp_path / f"{name}.jsonl",
+          {"objective": "deft", "max_steps": 1, "max_grad_norm": 1e9, **settings}, callbacks=[Grab()])
+    return grads[0]
+
+
+def test_authors_gradient_is_the_sum_of_micro_batch_means(tiny_model, tmp_path):
+    """verl < 0.6 divides by the number of micro-batches after backward(): with two micro-batches
+    of equal token counts, its gradient is twice the step's token mean; with one, the same."""
+    step = _first_grad(tiny_model, tmp_path, "s", batch_size=2, grad_accum=2)
+    authors = _first_grad(tiny_model, tmp_path, "a", batch_size=2, grad_accum=2, loss_normalisation="authors")
+    one = _first_grad(tiny_model, tmp_path, "o", batch_size=4, grad_accum=1, loss_normalisation="authors")
+    assert torch.allclose(authors, 2 * step, rtol=1e-4, atol=1e-7)
+    assert torch.allclose(one, step, rtol=1e-4, atol=1e-7)
+
+
+def test_bf16_master_weights_train_and_save_bf16_weights(tiny_model, tmp_path):
+    from safetensors.torch import load_file
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _equal_rows()))
+    train(tiny_model, data, tmp_path / "m", tmp_path / "l.jsonl", {"batch_size": 4, "max_steps": 1,
+                                                                    "master_weights": "bf16"})
+    weights = load_file(tmp_path / "m" / "model.safetensors")
+    assert {t.dtype for t in weights.values()} == {torch.bfloat16}
+    train(tiny_model, data, tmp_path / "f", tmp_path / "f.jsonl", {"batch_size": 4, "max_steps": 1})
+    assert {t.dtype for t in load_file(tmp_path / "f" / "model.safetensors").values()} == {torch.float32}
+    with pytest.raises(ValueError, match="train.master_weights = 'fp16' is not allowed; allowed: \\['fp32', 'bf16'\\]"):
+        train(tiny_model, data, tmp_path / "x", tmp_path / "x.jsonl", {"master_weights": "fp16"})
