@@ -11,13 +11,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _style import save, style  # noqa: E402
+from _style import placeholder, save, style  # noqa: E402
 
 
 def main(table_csv, out_stem) -> None:
     df = pd.read_csv(table_csv)
-    if df.empty:
-        raise ValueError(f"{table_csv} is empty: no cell has both nll and another objective")
+    if df.empty:  # e.g. a study of one objective (paper-smoke): nothing is compared with nll
+        placeholder(out_stem, "no cell has both nll and another objective:\nnothing to compare")
+        return
     metrics = list(dict.fromkeys(df.metric))
     style()
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 0.5 + 0.45 * df.objective.nunique()),

@@ -172,3 +172,12 @@ def test_probability_of_improvement():
     assert probability_of_improvement([(np.array([0.2, 0.6]), np.array([0.4]))])[0] == 0.5
     with pytest.raises(ValueError, match="same items"):
         probability_of_improvement([(np.ones((3, 4)), np.ones((3, 5)))])
+
+
+def test_every_metric_has_a_direction_including_a_second_tasks():
+    from deft.eval.metrics import direction
+
+    assert direction("acc_items") == direction("deft_medical/acc") == "higher"
+    assert direction("x/token_forgetting_rate") == "lower"
+    with pytest.raises(ValueError, match="metric 'deft_medical/bleu' has no declared direction"):
+        direction("deft_medical/bleu")

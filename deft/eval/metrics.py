@@ -8,7 +8,8 @@ from __future__ import annotations
 DIRECTIONS = {
     "exact_match": "higher",          # embedded tasks (lm-eval)
     "jaro_winkler": "higher",         # figfont, x 100
-    "acc": "higher",                  # medical (paper scale)
+    "acc": "higher",                  # medical (paper scale; the m1 file: mean over sources)
+    "acc_items": "higher",            # the m1 file's accuracy over items
     "avg_at_k": "higher",             # math avg@16 (paper scale)
     "prior_task_accuracy": "higher",  # greedy exact match on the backbone's reference task
     "prior_task_delta": "higher",     # that minus the base model's: below 0 = forgot
@@ -17,9 +18,10 @@ DIRECTIONS = {
 
 
 def direction(metric: str) -> str:
-    """``higher`` or ``lower`` (is better) for a recorded metric."""
+    """``higher`` or ``lower`` (is better) for a recorded metric; a second task's metric is named
+    ``<task>/<metric>`` (deft.eval.evaluate) and goes the metric's way."""
     try:
-        return DIRECTIONS[metric]
+        return DIRECTIONS[metric.rsplit("/", 1)[-1]]
     except KeyError:
         raise ValueError(f"metric {metric!r} has no declared direction; declared: {sorted(DIRECTIONS)} "
                          "(add it to deft.eval.metrics.DIRECTIONS)") from None

@@ -34,7 +34,7 @@ from .tables import (
 )
 
 COLUMNS = ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed", "metric",
-           "value", "n_test", "config_hash", "objective_version", "test_sha256", "git_commit"]
+           "value", "n_test", "config_hash", "objective_version", "test_sha256", "git_commit", "protocol"]
 CELL = ["regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "metric"]
 
 
@@ -62,7 +62,8 @@ def tidy(recs: list[dict]) -> pd.DataFrame:
                          "noise_rate": run["noise_rate"], "seed": run["seed"], "metric": metric, "value": value,
                          "n_test": r["n_test"], "config_hash": prov["config_hash"],
                          "objective_version": prov["objective_version"], "test_sha256": r["data"]["test_sha256"],
-                         "git_commit": prov["git_commit"]})
+                         "git_commit": prov["git_commit"],
+                         "protocol": r.get("protocol", "suite")})  # records before the protocol switch: the suite's
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -32,7 +32,8 @@ def build(tables_dir, figures_dir, config: dict, out_path) -> str:
     import yaml
 
     tables, figures, out = Path(tables_dir), Path(figures_dir), Path(out_path)
-    parts = ["# deft-repro report", "", *warnings(tables), ""]
+    runs = pd.read_csv(tables / "runs.csv")
+    parts = ["# deft-repro report", "", protocol_line(runs), "", *warnings(tables), ""]
     for title, name in SECTIONS:
         if (tables / name).exists():
             parts += [f"## {title}", "", (tables / name).read_text(), ""]
@@ -42,11 +43,21 @@ def build(tables_dir, figures_dir, config: dict, out_path) -> str:
     if conflicts.exists():
         parts += ["## Confident conflicts (shares of the logit-gradient norm and gate mass on corrupted examples)", "",
                   pd.read_csv(conflicts).to_markdown(index=False, floatfmt=".3f"), ""]
-    parts += ["## Provenance of each run record", "", provenance(pd.read_csv(tables / "runs.csv")).to_markdown(index=False), ""]
+    parts += ["## Provenance of each run record", "", provenance(runs).to_markdown(index=False), ""]
     parts += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
     text = "\n".join(parts)
     write_bytes_atomic(out, text.encode())
     return text
+
+
+def protocol_line(runs: pd.DataFrame) -> str:
+    """Which protocol the numbers follow (config ``protocol``: authors, corrected, suite), per record."""
+    if "protocol" not in runs:
+        return "Protocol: suite (records written before the protocol switch)."
+    counts = runs.drop_duplicates(["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate",
+                                   "seed"]).protocol.fillna("suite").value_counts()
+    return "Protocol: " + ", ".join(f"{name} ({n} records)" for name, n in counts.items()) + \
+        (" - MIXED: compare like with like" if len(counts) > 1 else "") + "."
 
 
 def warnings(tables: Path) -> list[str]:
@@ -76,6 +87,16 @@ def warnings(tables: Path) -> list[str]:
         for r in con[con.powered.astype(str) == "False"].itertuples():
             out.append(f"- **Under-powered contrast**: {r.contrast} ({r.regime}, noise {r.noise_rate}) has minimum "
                        f"detectable effect {r.mde:.3f} > target {r.mde_target}.")
+    unchecked = []  # a check that has nothing to check is said so, never reported as passed
+    reg, rec, con = (_table(tables / f"{n}.csv") for n in ("regimes", "recipe_checks", "contrasts"))
+    if reg is not None and "holds" in reg and reg.holds.isna().any():
+        unchecked.append("regime labels without a band (config regime_checks)")
+    if rec is None or rec.empty:
+        unchecked.append("the recipe (no clean nll run beside a base record)")
+    if con is None or con.empty:
+        unchecked.append("power (no pre-registered contrasts)")
+    if unchecked:
+        out.append("- **Not checked**: " + "; ".join(unchecked) + ".")
     return out or ["All regime labels hold, the recipe meets its requirements, no run collapsed, every "
                    "pre-registered contrast meets its MDE target."]
 
@@ -84,11 +105,20 @@ def _bound(x) -> str:
     return "-" if pd.isna(x) else f"{x:g}"
 
 
+def _table(path: Path) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(path) if path.exists() else None
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
 def provenance(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per run record: its identity, configuration hash, code commit, objective version and
     test data hash (short forms)."""
     keys = ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed"]
-    prov = runs.drop_duplicates(keys)[keys + ["config_hash", "git_commit", "objective_version", "test_sha256", "n_test"]]
+    extra = ["protocol"] if "protocol" in runs else []
+    prov = runs.drop_duplicates(keys)[keys + ["config_hash", "git_commit", "objective_version", "test_sha256", "n_test",
+                                             *extra]]
     for col in ("config_hash", "git_commit", "test_sha256"):
         prov[col] = prov[col].astype(str).str[:12]
     return prov.reset_index(drop=True)

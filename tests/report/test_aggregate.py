@@ -288,7 +288,12 @@ def test_regime_checks_fire_when_a_label_cannot_hold(tmp_path):
     assert list(t.holds) == [False, False, True]
     t.to_csv(tmp_path / "regimes.csv", index=False)
     lines = warnings(tmp_path)
-    assert len(lines) == 2 and "labelled 'strong'" in lines[0] and "0.000" in lines[0] and "[0.8, -]" in lines[0]
+    assert len(lines) == 3 and "labelled 'strong'" in lines[0] and "0.000" in lines[0] and "[0.8, -]" in lines[0]
+    # no recipe checks or contrasts were written: the report says they were not checked, not that they passed
+    assert lines[2] == ("- **Not checked**: the recipe (no clean nll run beside a base record); power (no "
+                        "pre-registered contrasts).")
+    t.assign(holds=None).to_csv(tmp_path / "regimes.csv", index=False)
+    assert "regime labels without a band" in warnings(tmp_path)[-1]
 
 
 def test_response_checks_flag_collapse_and_show_the_constant_baseline(tmp_path):
