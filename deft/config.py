@@ -301,7 +301,7 @@ def evaluate_settings(config: dict, backbone: str, domain: str) -> dict:
     medical; ``raw`` for pre-formatted prompts, ``chat`` for the chat template), ``protocol`` and
     ``model_args`` for lm-eval."""
     from .data.domains import kind_of
-    from .data.wrappers import eval_wrapper
+    from .data.wrappers import eval_wrapper, is_wrapper
 
     spec = config["data"]["domains"][domain]
     kind = kind_of(domain)
@@ -319,7 +319,7 @@ def evaluate_settings(config: dict, backbone: str, domain: str) -> dict:
     settings = {**ev.get("settings", {}), **({"max_model_len": context} if context else {})}
     from .eval.evaluate import model_args  # evaluation glue, imported on use
 
-    wrapped = wrapper not in ("chat", "raw")  # a wrapper writes its own BOS: lm-eval must add none
+    wrapped = is_wrapper(wrapper)  # a wrapper writes its own BOS: lm-eval must add none
     return {"backend": ev["backend"], "tasks": tasks, "task": tasks[0] if tasks else None,
             "eval_data": dict(spec.get("eval_data", {})), "prompt_format": prompt_format,
             "max_model_len": context, "max_gen_toks": budget, "capped_from": capped_from,

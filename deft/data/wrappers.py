@@ -43,6 +43,12 @@ AUTHORS_MATH_TRAIN = {"qwen": "chat", "llama": "llama-base-boxed-with-bos", "dee
 MATH_PROMPTS = ("authors", "eval_wrapper")
 
 
+def is_wrapper(prompt: str | None) -> bool:
+    """Whether a prompt setting names a family wrapper, as opposed to the chat template (``chat``,
+    None) or text used as formatted (``raw``); an unknown name counts as one, so ``wrap`` refuses it."""
+    return prompt not in (None, "chat", "raw")
+
+
 def wrap(name: str, text: str) -> str:
     """``text`` inside wrapper ``name`` (plain replacement: problems are full of braces)."""
     if name not in WRAPPERS:

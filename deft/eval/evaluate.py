@@ -72,6 +72,7 @@ def paper_task_dir(where: Path, *, wrapper: str | None = None, generation: dict 
     or .csv, which must exist) or a hub id."""
     import json as _json
 
+    from ..data.wrappers import is_wrapper
     from .tasks.paper import utils
 
     src = TASKS_DIR / "paper"
@@ -83,7 +84,7 @@ def paper_task_dir(where: Path, *, wrapper: str | None = None, generation: dict 
             if name != base:
                 continue
             drop, extra = set(), ""
-            if wrapper not in (None, "chat", "raw"):
+            if is_wrapper(wrapper):
                 drop.add("doc_to_text")
                 extra += f"doc_to_text: !function utils.{utils.wrapped_name(kind, wrapper)}\n"
             if generation:
@@ -159,7 +160,9 @@ def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_si
     tasks = list(tasks or ([task] if task else []))
     names = tasks or [task_name(domain)]
     name = names[0]
-    wrapped = bool(tasks) and prompt_wrapper not in (None, "chat", "raw")
+    from ..data.wrappers import is_wrapper
+
+    wrapped = bool(tasks) and is_wrapper(prompt_wrapper)
     raw = prompt_format == "raw" or wrapped
     add_bos = not wrapped  # a wrapper writes its own BOS
     if raw and not tasks:  # the embedded task reads test_path: give its prompts the BOS training gave
@@ -277,6 +280,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
 
     paper = bool(eval_cfg.get("tasks") or eval_cfg.get("task"))
     budget = eval_cfg.get("max_gen_toks") if paper else None
+    wrapper, until = (eval_cfg.get("prompt_wrapper"), eval_cfg.get("until")) if paper else (None, None)
     if not paper:  # embedded task: a budget that cannot cut a valid answer in the trained format
         from transformers import AutoTokenizer
 
@@ -289,7 +293,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
                       batch_size=eval_cfg["batch_size"], limit=eval_cfg.get("limit"),
                       settings=settings, task=eval_cfg.get("task"), tasks=eval_cfg.get("tasks"),
                       prompt_format=eval_cfg.get("prompt_format", "chat"), max_gen_toks=budget,
-                      prompt_wrapper=eval_cfg.get("prompt_wrapper"), until=eval_cfg.get("until") if paper else None,
+                      prompt_wrapper=wrapper, until=until,
                       eval_data=eval_cfg.get("eval_data"))
     summary, audit_d, base = load(train_summary), load(audit), load(base_record)
     is_base = train_summary is None
@@ -329,8 +333,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
         "train": None if is_base else {k: v for k, v in summary.items() if k != "stop_history"},
         "eval": {"backend": eval_cfg["backend"], "wall_s": result["wall_s"], "task_version": result["task_version"],
                  "max_gen_toks": budget, "tasks": eval_cfg.get("tasks") or None,
-                 "prompt_wrapper": eval_cfg.get("prompt_wrapper") if paper else None,
-                 "until": eval_cfg.get("until") if paper else None,
+                 "prompt_wrapper": wrapper, "until": until,
                  "max_model_len": settings.get("max_model_len"), "by_source": result.get("by_source") or None},
         "protocol": eval_cfg.get("protocol", "suite"),
         "config": config_slice,

@@ -29,6 +29,7 @@ from .tables import (
     paired_vs,
     paper_vs_reproduced,
     recipe_checks,
+    regime_miss,
     table1_ci,
     write_table,
 )
@@ -266,10 +267,9 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
     write_table(regimes_t, out / "regimes")
     write_table(responses, out / "responses")
     for r in regimes_t[regimes_t.holds == False].itertuples():  # noqa: E712 (None: not checked)
-        bounds = ", ".join("-" if pd.isna(b) else f"{b:g}" for b in (r.band_low, r.band_high))
-        dev = "" if pd.isna(r.base_prior_dev) else f" (prior_dev {r.base_prior_dev:.3f})"
+        measured, band = regime_miss(r)
         print(f"WARNING: regime label {r.label!r} of {r.backbone}/{r.domain} does not hold: base exact match "
-              f"{r.base_test:.3f}{dev} outside [{bounds}]")
+              f"{measured} outside [{band}]")
     for r in responses[responses.collapsed].itertuples():
         print(f"WARNING: {r.kind} {r.backbone}/{r.domain}/{r.objective}/noise {r.noise_rate}/seed {r.seed} "
               f"answers {r.distinct_share:.1%} distinct strings per item (collapse: below {COLLAPSE_SHARE:.0%} of the "

@@ -10,6 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import write_bytes_atomic
+from .tables import regime_miss
+
+RECORD_KEYS = ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed"]  # one record
 
 SECTIONS = [("Regime labels, measured (base exact match in the trained format against each label's band)",
              "regimes.md"),
@@ -54,8 +57,7 @@ def protocol_line(runs: pd.DataFrame) -> str:
     """Which protocol the numbers follow (config ``protocol``: authors, corrected, suite), per record."""
     if "protocol" not in runs:
         return "Protocol: suite (records written before the protocol switch)."
-    counts = runs.drop_duplicates(["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate",
-                                   "seed"]).protocol.fillna("suite").value_counts()
+    counts = runs.drop_duplicates(RECORD_KEYS).protocol.fillna("suite").value_counts()
     return "Protocol: " + ", ".join(f"{name} ({n} records)" for name, n in counts.items()) + \
         (" - MIXED: compare like with like" if len(counts) > 1 else "") + "."
 
@@ -64,31 +66,26 @@ def warnings(tables: Path) -> list[str]:
     """Lines at the top of the report: regime labels that do not hold, collapsed runs, contrasts
     whose minimum detectable effect misses its target - never silent."""
     out = []
-    if (tables / "regimes.csv").exists():
-        reg = pd.read_csv(tables / "regimes.csv")
+    reg, resp, rec, con = (_table(tables / f"{n}.csv") for n in ("regimes", "responses", "recipe_checks", "contrasts"))
+    if reg is not None and "holds" in reg:
         for r in reg[reg.holds.astype(str) == "False"].itertuples():
+            measured, band = regime_miss(r)
             out.append(f"- **Regime label does not hold**: {r.backbone} on {r.domain} is labelled {r.label!r} but "
-                       f"its base exact match is {r.base_test:.3f}"
-                       + (f" (prior_dev {r.base_prior_dev:.3f})" if pd.notna(r.base_prior_dev) else "")
-                       + f", outside [{_bound(r.band_low)}, {_bound(r.band_high)}].")
-    if (tables / "responses.csv").exists():
-        resp = pd.read_csv(tables / "responses.csv")
+                       f"its base exact match is {measured}, outside [{band}].")
+    if resp is not None and "collapsed" in resp:
         bad = resp[resp.collapsed.astype(str) == "True"]
         if len(bad):
             out.append(f"- **Collapsed runs**: {len(bad)} of {len(resp)} records answer fewer distinct strings than "
                        "25% of the distinct gold answers (table Responses).")
-    if (tables / "recipe_checks.csv").exists():
-        rec = pd.read_csv(tables / "recipe_checks.csv")
+    if rec is not None and "holds" in rec:
         for r in rec[rec.holds.astype(str) == "False"].itertuples():
             out.append(f"- **Recipe requirement not met**: {r.regime} ({r.backbone}): {r.requirement}, but nll - base = "
                        f"{r.difference:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}].")
-    if (tables / "contrasts.csv").exists():
-        con = pd.read_csv(tables / "contrasts.csv")
+    if con is not None and "powered" in con:
         for r in con[con.powered.astype(str) == "False"].itertuples():
             out.append(f"- **Under-powered contrast**: {r.contrast} ({r.regime}, noise {r.noise_rate}) has minimum "
                        f"detectable effect {r.mde:.3f} > target {r.mde_target}.")
     unchecked = []  # a check that has nothing to check is said so, never reported as passed
-    reg, rec, con = (_table(tables / f"{n}.csv") for n in ("regimes", "recipe_checks", "contrasts"))
     if reg is not None and "holds" in reg and reg.holds.isna().any():
         unchecked.append("regime labels without a band (config regime_checks)")
     if rec is None or rec.empty:
@@ -101,10 +98,6 @@ def warnings(tables: Path) -> list[str]:
                    "pre-registered contrast meets its MDE target."]
 
 
-def _bound(x) -> str:
-    return "-" if pd.isna(x) else f"{x:g}"
-
-
 def _table(path: Path) -> pd.DataFrame | None:
     try:
         return pd.read_csv(path) if path.exists() else None
@@ -115,9 +108,8 @@ def _table(path: Path) -> pd.DataFrame | None:
 def provenance(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per run record: its identity, configuration hash, code commit, objective version and
     test data hash (short forms)."""
-    keys = ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed"]
     extra = ["protocol"] if "protocol" in runs else []
-    prov = runs.drop_duplicates(keys)[keys + ["config_hash", "git_commit", "objective_version", "test_sha256", "n_test",
+    prov = runs.drop_duplicates(RECORD_KEYS)[RECORD_KEYS + ["config_hash", "git_commit", "objective_version", "test_sha256", "n_test",
                                              *extra]]
     for col in ("config_hash", "git_commit", "test_sha256"):
         prov[col] = prov[col].astype(str).str[:12]

@@ -257,6 +257,13 @@ def paper_vs_reproduced(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def regime_miss(r) -> tuple[str, str]:
+    """A failing row of the regimes table as (measured, band) text: ("0.717 (prior_dev 0.703)",
+    "0.8, -"), for the log and the report alike."""
+    dev = "" if pd.isna(r.base_prior_dev) else f" (prior_dev {r.base_prior_dev:.3f})"
+    return f"{r.base_test:.3f}{dev}", ", ".join("-" if pd.isna(b) else f"{b:g}" for b in (r.band_low, r.band_high))
+
+
 def write_table(t: pd.DataFrame, stem) -> None:
     """``stem``.csv, .md and .tex (booktabs)."""
     stem = Path(stem)

@@ -109,7 +109,7 @@ def encode_example(tokenizer, e: dict, wrapper: str | None = None) -> tuple[list
     answer = e.get("target", e["answer"])
     if e.get("format") == "raw":
         return encode_raw(tokenizer, e["prompt"], answer)
-    if wrapper not in (None, "chat"):
+    if wrapper not in (None, "chat"):  # "raw" too reaches wrap(), which refuses it: examples carry raw-ness
         from ..data.wrappers import wrap
 
         return encode_raw(tokenizer, wrap(wrapper, e["prompt"]), answer)

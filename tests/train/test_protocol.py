@@ -8,6 +8,8 @@ import torch
 from deft.data.wrappers import wrap
 from deft.train.trainer import ObjectiveLoss, encode_example, encode_raw, tokenize_examples, train
 
+from .test_train import _grad_of_first_step
+
 
 @pytest.fixture(scope="module")
 def llama_tokenizer(tmp_path_factory):
@@ -87,29 +89,13 @@ def _equal_rows(n=4):
     return [{"prompt": f"Calculate {i}.", "answer": str(10 + i)} for i in range(n)]
 
 
-def _first_grad(tiny_model, tmp_path, name, **settings):
-    from transformers import TrainerCallback
-
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in _equal_rows()))
-    grads = []
-
-    class Grab(TrainerCallback):
-        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
-            if not grads:
-                grads.append(model.model.layers[0].mlp.up_proj.weight.grad.clone().float())
-
-    train(tiny_model, data, tmp_path / name, tmp_path / f"{name}.jsonl",
-          {"objective": "deft", "max_steps": 1, "max_grad_norm": 1e9, **settings}, callbacks=[Grab()])
-    return grads[0]
-
-
 def test_authors_gradient_is_the_sum_of_micro_batch_means(tiny_model, tmp_path):
     """verl < 0.6 divides by the number of micro-batches after backward(): with two micro-batches
     of equal token counts, its gradient is twice the step's token mean; with one, the same."""
-    step = _first_grad(tiny_model, tmp_path, "s", batch_size=2, grad_accum=2)
-    authors = _first_grad(tiny_model, tmp_path, "a", batch_size=2, grad_accum=2, loss_normalisation="authors")
-    one = _first_grad(tiny_model, tmp_path, "o", batch_size=4, grad_accum=1, loss_normalisation="authors")
+    rows = _equal_rows()
+    step = _grad_of_first_step(tiny_model, tmp_path, 2, 2, "s", rows)
+    authors = _grad_of_first_step(tiny_model, tmp_path, 2, 2, "a", rows, loss_normalisation="authors")
+    one = _grad_of_first_step(tiny_model, tmp_path, 4, 1, "o", rows, loss_normalisation="authors")
     assert torch.allclose(authors, 2 * step, rtol=1e-4, atol=1e-7)
     assert torch.allclose(one, step, rtol=1e-4, atol=1e-7)
 

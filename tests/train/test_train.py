@@ -127,12 +127,12 @@ def _rows(n=8):
             for i in range(n)]
 
 
-def _grad_of_first_step(tiny_model, tmp_path, batch, accum, name, **settings):
-    """The gradient of one weight just before the first optimizer step."""
+def _grad_of_first_step(tiny_model, tmp_path, batch, accum, name, rows=None, **settings):
+    """The gradient of one weight just before the first optimizer step (on ``rows``, default ``_rows()``)."""
     from transformers import TrainerCallback
 
     data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in _rows()))
+    data.write_text("".join(json.dumps(r) + "\n" for r in (rows or _rows())))
     grads = []
 
     class Grab(TrainerCallback):

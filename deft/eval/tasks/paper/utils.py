@@ -10,7 +10,6 @@ from deft.eval.scoring_paper import LETTERS, avg_at_k, gold_answer, math_correct
 
 # The authors' instruction for math and medical alike (evaluations/math/utils.py, medical/main.py).
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
-MATH_INSTRUCTION = MEDICAL_INSTRUCTION = INSTRUCTION
 
 
 def math_text(doc):
