@@ -27,6 +27,8 @@ SETTINGS = [  # (label, settings)
     ("full lr 1e-5 bs16 x2ep", {"learning_rate": 1e-5, "batch_size": 16, "epochs": 2}),
     ("full lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2}),
     ("full lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2}),
+    ("top4 lr 1e-5 bs16 x2ep", {"learning_rate": 1e-5, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
+    ("top4 lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
     ("top4 lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
     ("top4 lr 3e-4 bs16 x2ep", {"learning_rate": 3e-4, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
     ("top8 lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2, "train_blocks": 8}),
