@@ -41,6 +41,8 @@ def main(results: str) -> int:
         if d == "math":
             need(n_resp == [16], f"{path}: {n_resp} samples per math item, not 16")
             need(ev["prompt_wrapper"] == "llama-base-boxed-with-bos", f"{path}: math wrapper {ev['prompt_wrapper']}")
+            need(ev.get("analysis_wrapper") == "llama-base-boxed-with-bos",  # token analyses as training encodes
+                 f"{path}: token analyses encoded with {ev.get('analysis_wrapper')!r}, not the trained wrapper")
             need("<|eot_id|>" in (ev.get("until") or []), f"{path}: the authors' math stops are missing")
             need(ev["max_gen_toks"] == 128, f"{path}: math budget {ev['max_gen_toks']}, not 4096 capped to 128")
             need("avg_at_k" in r["metrics"], f"{path}: no avg_at_k")

@@ -298,7 +298,8 @@ def evaluate_settings(config: dict, backbone: str, domain: str) -> dict:
     lm-eval left-truncates the prompt to that: a 4096-token budget in a 4096-token context leaves
     none; ``capped_from`` is the uncapped budget, else None), ``until`` (stop sequences),
     ``prompt_wrapper`` (the authors' per-family wrapper of ``deft.data.wrappers`` for math and
-    medical; ``raw`` for pre-formatted prompts, ``chat`` for the chat template), ``protocol`` and
+    medical; ``raw`` for pre-formatted prompts, ``chat`` for the chat template), ``analysis_wrapper``
+    (the training encoding's wrapper, for the token analyses; None or ``chat``: the chat template), ``protocol`` and
     ``model_args`` for lm-eval."""
     from .data.domains import kind_of
     from .data.wrappers import eval_wrapper, is_wrapper
@@ -325,6 +326,8 @@ def evaluate_settings(config: dict, backbone: str, domain: str) -> dict:
             "max_model_len": context, "max_gen_toks": budget, "capped_from": capped_from,
             "prompt_budget": None if context is None or budget is None else context - budget,
             "until": until, "prompt_wrapper": wrapper, "family": family,
+            # token analyses encode as training does (at paper scale math trains in another wrapper)
+            "analysis_wrapper": train_settings(config, backbone, domain).get("prompt_wrapper"),
             "protocol": config.get("protocol", "suite"),
             "model_args": model_args(ev["backend"], f"results/backbones/{backbone}", settings,
                                      raw_prompts=prompt_format == "raw" or wrapped, add_bos=not wrapped)}

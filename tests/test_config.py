@@ -175,6 +175,11 @@ def test_evaluate_settings_fit_every_paper_cell_in_its_backbones_context():
             assert s["prompt_wrapper"] == "raw" and s["model_args"]["add_bos_token"] is True
         if s["prompt_wrapper"] not in ("raw", "chat"):
             assert s["model_args"]["add_bos_token"] is False
+        # token analyses encode as training does (Qwen math trains in its chat template, authors')
+        assert s["analysis_wrapper"] == dc.train_settings(cfg, cell["backbone"], cell["domain"]).get("prompt_wrapper")
+        if cell["domain"] == "math":
+            assert s["analysis_wrapper"] == {"qwen": "chat", "llama": "llama-base-boxed-with-bos",
+                                             "deepseek": "deepseek-math"}[family]
     assert sorted(capped) == [("deepseekmath-7b-base", "math"), ("qwen2.5-math-1.5b", "math"),
                               ("qwen2.5-math-7b", "math"), ("qwen2.5-math-7b", "medical-qwen")]
     with pytest.raises(ValueError, match="backbone id 'org/unknown' has no facts in .*backbones.csv"):

@@ -21,15 +21,17 @@ from ..train.trainer import encode_example
 
 
 @torch.no_grad()
-def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, dict], batch: int = 16) -> pd.DataFrame:
+def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, dict], batch: int = 16,
+                wrapper: str | None = None) -> pd.DataFrame:
     """One row per response token of ``examples`` (each with id, prompt, answer) under ``model``
-    (on whatever device the model is)."""
+    (on whatever device the model is), each encoded as training encodes it (``wrapper``: the
+    cell's ``train_settings`` prompt wrapper, e.g. a family's math wrapper at paper scale)."""
     model.eval()
     device = next(model.parameters()).device
     rows = []
     for i in range(0, len(examples), batch):
         chunk = examples[i:i + batch]
-        enc = [encode_example(tokenizer, e) for e in chunk]
+        enc = [encode_example(tokenizer, e, wrapper) for e in chunk]
         n = max(len(ids) for ids, _ in enc)
         ids = torch.tensor([x + [tokenizer.pad_token_id] * (n - len(x)) for x, _ in enc])
         labels = torch.tensor([y + [-100] * (n - len(y)) for _, y in enc])
@@ -63,13 +65,13 @@ def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, di
 TOKEN_CLASSES = ("changed", "unchanged", "end", "clean")
 
 
-def token_classes(tokenizer, example: dict, original_answer: str | None) -> list[str]:
+def token_classes(tokenizer, example: dict, original_answer: str | None, wrapper: str | None = None) -> list[str]:
     """The class of each response token of ``example`` (its training encoding): ``clean`` for an
     uncorrupted example (``original_answer`` None); for a corrupted one ``changed`` where its
     token differs from the uncorrupted answer's token at that position (or the original is shorter),
     ``unchanged`` where it is the same, and ``end`` for end-of-turn, special and whitespace tokens
-    (they close the answer whatever it says)."""
-    _, labels = encode_example(tokenizer, example)
+    (they close the answer whatever it says). ``wrapper`` as in ``token_stats``."""
+    _, labels = encode_example(tokenizer, example, wrapper)
     noisy = [t for t in labels if t != -100]
     if original_answer is None:
         return ["clean"] * len(noisy)
@@ -78,7 +80,7 @@ def token_classes(tokenizer, example: dict, original_answer: str | None) -> list
         target, answer = example["target"], example["answer"]
         prefix = target[: len(target) - len(answer)] if target.endswith(answer) else ""
         original["target"] = prefix + original_answer  # as deft.data.noise.inject rewrote it
-    _, orig_labels = encode_example(tokenizer, original)
+    _, orig_labels = encode_example(tokenizer, original, wrapper)
     orig = [t for t in orig_labels if t != -100]
     special = set(tokenizer.all_special_ids)
     out = []
@@ -119,10 +121,10 @@ def conflict_shares(stats: pd.DataFrame, corrupted_ids: set, objectives) -> pd.D
 
 
 def token_stats_stage(model_dir, train_path, audit_path, objectives: dict, n_examples: int, out_csv,
-                      identity: dict) -> pd.DataFrame:
+                      identity: dict, wrapper: str | None = None) -> pd.DataFrame:
     """Pipeline stage: token statistics of the first ``n_examples`` of a (noisy) training set under
-    the model before fine-tuning, each token marked with whether its example was corrupted and
-    its ``token_class`` (``token_classes``)."""
+    the model before fine-tuning, encoded as training encodes them (``wrapper``), each token marked
+    with whether its example was corrupted and its ``token_class`` (``token_classes``)."""
     import json
 
     from ..io import read_jsonl, write_bytes_atomic
@@ -130,8 +132,8 @@ def token_stats_stage(model_dir, train_path, audit_path, objectives: dict, n_exa
     examples = read_jsonl(train_path)[:n_examples]
     original = {c["id"]: c["original"] for c in json.loads(open(audit_path).read())["corrupted"]}
     model, tok = load_for_analysis(model_dir)
-    stats = token_stats(model, tok, examples, objectives)
-    stats.insert(0, "token_class", [c for e in examples for c in token_classes(tok, e, original.get(e["id"]))])
+    stats = token_stats(model, tok, examples, objectives, wrapper=wrapper)
+    stats.insert(0, "token_class", [c for e in examples for c in token_classes(tok, e, original.get(e["id"]), wrapper)])
     stats.insert(0, "corrupted", stats.example.isin(set(original)))
     for key, value in reversed(list(identity.items())):
         stats.insert(0, key, value)
@@ -157,11 +159,13 @@ def load_for_analysis(model_dir):
     return model.to("cuda" if cuda else "cpu"), AutoTokenizer.from_pretrained(model_dir)
 
 
-def heldout_tokens(model, tokenizer, examples: list[dict], objectives: dict[str, dict], model_label: str) -> pd.DataFrame:
+def heldout_tokens(model, tokenizer, examples: list[dict], objectives: dict[str, dict], model_label: str,
+                   wrapper: str | None = None) -> pd.DataFrame:
     """Long-format gradient-map rows: one row per (response token, objective) with p_y, entropy,
     gate and gate * ||pi - e_y||; ``model`` says whose predictions these are (``base`` before
-    fine-tuning, else the objective the model was fine-tuned with)."""
-    stats = token_stats(model, tokenizer, examples, objectives, batch=4)
+    fine-tuning, else the objective the model was fine-tuned with). The examples are encoded as
+    training encodes them (``wrapper``), since the map shows where a training update would go."""
+    stats = token_stats(model, tokenizer, examples, objectives, batch=4, wrapper=wrapper)
     parts = [pd.DataFrame({"model": model_label, "objective": name, "example": stats.example,
                            "position": stats.position, "p_y": stats.p_y, "entropy": stats.entropy,
                            "gate": stats[f"gate_{name}"], "grad": stats[f"grad_{name}"]})

@@ -269,7 +269,8 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
     score (``baselines``).
 
     Gradient maps: ``out_tokens`` gets the token statistics of the first ``n_analysis`` test
-    examples (held out from fine-tuning) under this model, for ``token_objectives`` ({name: params}).
+    examples (held out from fine-tuning) under this model, for ``token_objectives`` ({name: params}),
+    encoded as training encodes them (``eval_cfg["analysis_wrapper"]``, not the evaluation's wrapper).
     """
     from .. import losses
     from ..io import dumps_jsonl, read_jsonl, write_bytes_atomic
@@ -311,7 +312,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
                                                              - forgetting.task_accuracy(base["reference"]))
         if out_tokens:
             tokens = analysis.heldout_tokens(model, tok, read_jsonl(test_path)[:n_analysis], token_objectives or {},
-                                             identity["objective"])
+                                             identity["objective"], eval_cfg.get("analysis_wrapper"))
         del model
     record = {
         "kind": "base" if is_base else "run",
@@ -333,7 +334,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
         "train": None if is_base else {k: v for k, v in summary.items() if k != "stop_history"},
         "eval": {"backend": eval_cfg["backend"], "wall_s": result["wall_s"], "task_version": result["task_version"],
                  "max_gen_toks": budget, "tasks": eval_cfg.get("tasks") or None,
-                 "prompt_wrapper": wrapper, "until": until,
+                 "prompt_wrapper": wrapper, "until": until, "analysis_wrapper": eval_cfg.get("analysis_wrapper"),
                  "max_model_len": settings.get("max_model_len"), "by_source": result.get("by_source") or None},
         "protocol": eval_cfg.get("protocol", "suite"),
         "config": config_slice,

@@ -119,3 +119,24 @@ def test_exact_match_without_generating_equals_greedy_generation(tiny_model, tmp
     assert hits["exact"] == [True, False, False]
     assert task_accuracy(hits) == pytest.approx(1 / 3)
     assert len(hits["top1"]) == sum(len([t for t in encode(tok, prompt, a)[1] if t != -100]) for a in ("12", "13", "1"))
+
+
+def test_token_analyses_encode_as_training_does_with_a_family_wrapper(tiny_model):
+    """At paper scale Llama math trains inside the family's raw wrapper, not the chat template:
+    the token statistics (gradient maps, confident conflicts) must score that encoding."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from deft.train.trainer import encode_example
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    e = {"id": "x", "prompt": "What is 2 + 2?", "answer": "4"}
+    wrapper = "llama-base-boxed-with-bos"
+    ids, labels = encode_example(tok, e, wrapper)
+    assert ids != encode_example(tok, e)[0]  # the wrapper changes what the model is given
+    stats = token_stats(model, tok, [e], {"nll": {}}, wrapper=wrapper)
+    logits = model(input_ids=torch.tensor([ids])).logits[0, :-1]
+    y = torch.tensor(labels[1:])
+    p = torch.softmax(logits[y != -100], -1).gather(-1, y[y != -100][:, None]).squeeze(-1)
+    assert torch.allclose(torch.tensor(stats.p_y.to_numpy()).double(), p.double(), atol=1e-6)
+    assert len(token_classes(tok, e, "5", wrapper)) == len(stats)

@@ -37,6 +37,7 @@ rule token_stats:
         identity=lambda wc: {"regime": dc.regime_of(config, wc.backbone, wc.domain), "backbone": wc.backbone,
                              "domain": wc.domain, "noise": wc.noise},
         n_examples=ANALYSIS_EXAMPLES,
+        wrapper=lambda wc: dc.train_settings(config, wc.backbone, wc.domain).get("prompt_wrapper"),
     threads: 1
     log:
         "results/logs/token_stats/{backbone}/{domain}/{noise}.log",
