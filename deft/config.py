@@ -114,6 +114,15 @@ def check(config: dict) -> None:
         except ValueError as err:
             raise ValueError(f"config: objective_params.{name}: {err}") from None
     _check_contrasts(config)
+    for name in grid["regimes"]:
+        settings = train_settings(config, regimes[name]["backbone"], regimes[name]["domain"])
+        if settings.get("trunk_cache"):
+            from .train.trunk import check_settings
+
+            try:
+                check_settings(settings, processes=1 if launch["kind"] == "python" else launch.get("num_processes", 2))
+            except ValueError as err:
+                raise ValueError(f"config: regime {name}: {err}") from None
     cells = Counter((regimes[r]["backbone"], regimes[r]["domain"]) for r in grid["regimes"])
     twice = [c for c, n in cells.items() if n > 1]
     if twice:

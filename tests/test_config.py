@@ -83,6 +83,9 @@ def test_shipped_configs_are_valid(config_file):
     (["data", "domains", "chess-llama"], {"hub": {"dataset": "x"}}, "data.domains = 'chess-llama' is not allowed"),
     (["data", "domains", "figfont-llama"], {"hub": {"dataset": "x", "prompt_format": "jinja"}},
      "prompt_format = 'jinja' is not allowed"),
+    (["train"], {**BASE["train"], "trunk_cache": True, "train_blocks": None},
+     "regime .*trunk_cache: true cannot be combined with train_blocks: null"),
+    (["train"], {**BASE["train"], "trunk_cache": True, "save_steps": 8}, "trunk_cache: true cannot be combined with save_steps"),
     (["data", "domains", "arithmetic", "eval_task"], "deft_medicall",
      "data.domains.arithmetic.eval_task = 'deft_medicall' is not allowed; allowed: \\['deft_aime24'.*'deft_medical'"),
 ])

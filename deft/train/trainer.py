@@ -15,7 +15,9 @@ Other protocol settings (``config/paper.yaml`` the authors', ``config/paper-corr
 suite's): ``master_weights`` fp32 (bf16 compute under autocast, fp32 weights and optimizer
 states) or bf16 (weights loaded and updated in bf16, as the authors); ``overlong`` drop (an
 example longer than ``max_len`` is not trained) or truncate (right-truncated, as the authors);
-``prompt_wrapper`` a fixed family wrapper (``deft.data.wrappers``) put around chat-format prompts.
+``prompt_wrapper`` a fixed family wrapper (``deft.data.wrappers``) put around chat-format prompts;
+``trunk_cache`` (with ``train_blocks``) runs the frozen lower blocks once per training set
+(``deft.train.trunk``).
 
 Each optimizer step appends one JSON line to the training log: objective value, batch NLL,
 mean p_y, mean gate, mean a (deft, cayley, neg_p_pow), gradient norm, learning rate, tokens/s.
@@ -37,13 +39,14 @@ import torch
 import deft.losses as L
 
 from ..io import read_jsonl
+from . import trunk
 
 DEFAULTS = {
     "objective": "nll", "params": {}, "learning_rate": 5e-5, "batch_size": 8, "grad_accum": 1,
     "epochs": 1, "max_steps": -1, "warmup_ratio": 0.1, "weight_decay": 0.01, "adam_beta1": 0.9,
     "adam_beta2": 0.95, "lr_scheduler": "cosine", "max_grad_norm": 1.0, "max_len": 256, "seed": 0,
     "save_steps": 0, "bf16": False, "gradient_checkpointing": False, "nonfinite": "stop",
-    "loss_path": "linear", "chunk_size": 512, "train_blocks": None,
+    "loss_path": "linear", "chunk_size": 512, "train_blocks": None, "trunk_cache": False,
     "loss_normalisation": "step_tokens", "master_weights": "fp32", "overlong": "drop", "prompt_wrapper": None,
 }
 LOSS_PATHS = ("linear", "logits")
@@ -147,9 +150,14 @@ class PadCollator:
         def pad(key, value):
             return torch.tensor([r[key] + [value] * (n - len(r[key])) for r in rows])
 
-        ids = pad("input_ids", self.pad_id)
         mask = torch.tensor([[1] * len(r["input_ids"]) + [0] * (n - len(r["input_ids"])) for r in rows])
-        return {"input_ids": ids, "attention_mask": mask, "labels": pad("labels", -100)}
+        out = {"attention_mask": mask, "labels": pad("labels", -100)}
+        if "trunk" in rows[0]:  # cached lower-block states (deft.train.trunk) stand in for the ids
+            out["inputs_embeds"] = torch.stack([torch.nn.functional.pad(r["trunk"], (0, 0, 0, n - len(r["trunk"])))
+                                                for r in rows])
+        else:
+            out["input_ids"] = pad("input_ids", self.pad_id)
+        return out
 
 
 # ---- the loss and its per-step statistics ------------------------------------------------------
@@ -412,6 +420,8 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     for key, allowed in CHOICES.items():
         if cfg[key] not in allowed:
             raise ValueError(f"train.{key} = {cfg[key]!r} is not allowed; allowed: {list(allowed)}")
+    if cfg["trunk_cache"]:
+        trunk.check_settings(cfg, stop_check=stop_check is not None, processes=int(os.environ.get("WORLD_SIZE", "1")))
     out_dir, log_path = Path(out_dir), Path(log_path)
     work = out_dir.with_name(out_dir.name + ".work")  # checkpoints of an unfinished run
 
@@ -426,6 +436,12 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})  # FSDP-safe
     if cfg["train_blocks"] is not None:
         freeze_below(model, cfg["train_blocks"])
+    top_only = contextlib.nullcontext()
+    if cfg["trunk_cache"]:
+        states = trunk.trunk_states(model, rows, cfg["train_blocks"], model_dir, autocast_bf16=cfg["bf16"])
+        rows = [{**r, "trunk": h} for r, h in zip(rows, states)]
+        n_layers = len(model.model.layers)
+        top_only = trunk.blocks(model, slice(n_layers - cfg["train_blocks"], n_layers))
     head = model.get_output_embeddings()
     bypass = HeadBypass(head)
     model.set_output_embeddings(bypass)
@@ -465,7 +481,8 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
         work_log.write_text("")
     barrier()
     t0 = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resume)
+    with top_only:  # trunk_cache: the lower blocks are skipped while training, restored for saving
+        result = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - t0
     model.set_output_embeddings(head)  # the saved model is an ordinary causal LM
     model.requires_grad_(True)

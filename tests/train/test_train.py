@@ -197,3 +197,50 @@ def test_bad_settings_fail_before_work(tiny_model, tmp_path):
         train(tiny_model, tmp_path / "none.jsonl", tmp_path / "m", tmp_path / "l", {"lr": 1})
     with pytest.raises(ValueError, match="unknown objective 'cross_entropy'"):
         train(tiny_model, tmp_path / "none.jsonl", tmp_path / "m", tmp_path / "l", {"objective": "cross_entropy"})
+
+
+def _top_block_after(tiny_model, tmp_path, name, steps, **settings):
+    """(first-step gradient of the top block's up_proj, saved weights after ``steps`` steps)."""
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _rows()))
+    grads = []
+
+    class Grab(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+            if not grads:  # layers[-1] is the top block whether or not the trunk is skipped
+                grads.append(model.model.layers[-1].mlp.up_proj.weight.grad.clone())
+
+    train(tiny_model, data, tmp_path / name, tmp_path / f"{name}.jsonl",
+          {"objective": "deft", "batch_size": 4, "max_steps": steps, "train_blocks": 1, "learning_rate": 1e-3,
+           **settings}, callbacks=[Grab()])
+    return grads[0], load_file(tmp_path / name / "model.safetensors")
+
+
+def test_cached_trunk_states_give_the_full_forwards_gradients_and_model(tiny_model, tmp_path):
+    from deft.train import trunk
+
+    g_full, w_full = _top_block_after(tiny_model, tmp_path, "full", 3)
+    n_cached = len(trunk._CACHE)
+    g_cached, w_cached = _top_block_after(tiny_model, tmp_path, "cached", 3, trunk_cache=True)
+    assert len(trunk._CACHE) == n_cached + 1
+    assert torch.allclose(g_full, g_cached, rtol=1e-4, atol=1e-7) and g_full.abs().sum() > 0
+    assert w_full.keys() == w_cached.keys()  # an ordinary, complete causal LM is saved
+    for k in w_full:
+        assert torch.allclose(w_full[k], w_cached[k], rtol=1e-4, atol=1e-6), k
+    _top_block_after(tiny_model, tmp_path, "again", 1, trunk_cache=True, objective="nll")
+    assert len(trunk._CACHE) == n_cached + 1  # same backbone and ids: the states are reused
+
+
+def test_trunk_cache_refuses_what_would_see_a_model_without_its_trunk(tiny_model, tmp_path):
+    data = tmp_path / "none.jsonl"
+    with pytest.raises(ValueError, match="trunk_cache: true cannot be combined with train_blocks: null"):
+        train(tiny_model, data, tmp_path / "m", tmp_path / "l", {"trunk_cache": True})
+    with pytest.raises(ValueError, match="save_steps .*gradient_checkpointing"):
+        train(tiny_model, data, tmp_path / "m", tmp_path / "l", {"trunk_cache": True, "train_blocks": 1,
+                                                                 "save_steps": 2, "gradient_checkpointing": True})
+    with pytest.raises(ValueError, match="a held-out stop check"):
+        train(tiny_model, data, tmp_path / "m", tmp_path / "l", {"trunk_cache": True, "train_blocks": 1},
+              stop_check=(lambda m: 0.0, 1, 1.0))
