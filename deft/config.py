@@ -120,7 +120,7 @@ def check(config: dict) -> None:
             from .train.trunk import check_settings
 
             try:
-                check_settings(settings, processes=1 if launch["kind"] == "python" else launch.get("num_processes", 2))
+                check_settings(settings, processes=1 if launch["kind"] == "python" else launch["num_processes"])
             except ValueError as err:
                 raise ValueError(f"config: regime {name}: {err}") from None
     cells = Counter((regimes[r]["backbone"], regimes[r]["domain"]) for r in grid["regimes"])

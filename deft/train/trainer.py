@@ -438,7 +438,8 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
         freeze_below(model, cfg["train_blocks"])
     top_only = contextlib.nullcontext()
     if cfg["trunk_cache"]:
-        states = trunk.trunk_states(model, rows, cfg["train_blocks"], model_dir, autocast_bf16=cfg["bf16"])
+        states = trunk.trunk_states(model, rows, cfg["train_blocks"], model_dir, PadCollator(tokenizer.pad_token_id),
+                                    autocast_bf16=cfg["bf16"])
         rows = [{**r, "trunk": h} for r, h in zip(rows, states)]
         n_layers = len(model.model.layers)
         top_only = trunk.blocks(model, slice(n_layers - cfg["train_blocks"], n_layers))

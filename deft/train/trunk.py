@@ -61,9 +61,10 @@ def blocks(model, keep: slice, skip_norm: bool = False):
 
 
 @torch.no_grad()
-def trunk_states(model, rows: list[dict], n_blocks: int, model_dir, autocast_bf16: bool = False,
+def trunk_states(model, rows: list[dict], n_blocks: int, model_dir, collate, autocast_bf16: bool = False,
                  batch_size: int = 32) -> list[torch.Tensor]:
-    """Each row's hidden states after the frozen lower blocks (cached per process)."""
+    """Each row's hidden states after the frozen lower blocks (cached per process); ``collate``
+    pads a batch of rows as training does (deft.train.trainer.PadCollator)."""
     key = _key(model_dir, n_blocks, rows, autocast_bf16)
     if key in _CACHE:
         _CACHE.move_to_end(key)
@@ -77,13 +78,11 @@ def trunk_states(model, rows: list[dict], n_blocks: int, model_dir, autocast_bf1
             torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            lengths = [len(rows[i]["input_ids"]) for i in idx]
-            n = max(lengths)
-            ids = torch.tensor([rows[i]["input_ids"] + [0] * (n - k) for i, k in zip(idx, lengths)])
-            mask = torch.tensor([[1] * k + [0] * (n - k) for k in lengths])
-            h = model.model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-            for j, (i, k) in enumerate(zip(idx, lengths)):  # right padding: real positions are unaffected
-                out[i] = h[j, :k].to(model.dtype).clone()
+            batch = collate([rows[i] for i in idx])
+            h = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                            use_cache=False).last_hidden_state
+            for j, i in enumerate(idx):  # right padding: real positions are unaffected
+                out[i] = h[j, :len(rows[i]["input_ids"])].to(model.dtype).clone()
     model.train(was_training)
     _CACHE[key] = out
     while len(_CACHE) > _CACHE_SIZE:

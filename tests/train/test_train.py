@@ -127,8 +127,9 @@ def _rows(n=8):
             for i in range(n)]
 
 
-def _grad_of_first_step(tiny_model, tmp_path, batch, accum, name, rows=None, **settings):
-    """The gradient of one weight just before the first optimizer step (on ``rows``, default ``_rows()``)."""
+def _grad_of_first_step(tiny_model, tmp_path, batch, accum, name, rows=None, block=0, **settings):
+    """The gradient of one weight of ``layers[block]`` just before the first optimizer step (on
+    ``rows``, default ``_rows()``); ``settings`` may train on after that step."""
     from transformers import TrainerCallback
 
     data = tmp_path / "train.jsonl"
@@ -138,7 +139,7 @@ def _grad_of_first_step(tiny_model, tmp_path, batch, accum, name, rows=None, **s
     class Grab(TrainerCallback):
         def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
             if not grads:
-                grads.append(model.model.layers[0].mlp.up_proj.weight.grad.clone())
+                grads.append(model.model.layers[block].mlp.up_proj.weight.grad.clone())
 
     train(tiny_model, data, tmp_path / name, tmp_path / f"{name}.jsonl",
           {"objective": "deft", "batch_size": batch, "grad_accum": accum, "max_steps": 1, "max_grad_norm": 1e9,
@@ -199,38 +200,25 @@ def test_bad_settings_fail_before_work(tiny_model, tmp_path):
         train(tiny_model, tmp_path / "none.jsonl", tmp_path / "m", tmp_path / "l", {"objective": "cross_entropy"})
 
 
-def _top_block_after(tiny_model, tmp_path, name, steps, **settings):
-    """(first-step gradient of the top block's up_proj, saved weights after ``steps`` steps)."""
-    from safetensors.torch import load_file
-    from transformers import TrainerCallback
-
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in _rows()))
-    grads = []
-
-    class Grab(TrainerCallback):
-        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
-            if not grads:  # layers[-1] is the top block whether or not the trunk is skipped
-                grads.append(model.model.layers[-1].mlp.up_proj.weight.grad.clone())
-
-    train(tiny_model, data, tmp_path / name, tmp_path / f"{name}.jsonl",
-          {"objective": "deft", "batch_size": 4, "max_steps": steps, "train_blocks": 1, "learning_rate": 1e-3,
-           **settings}, callbacks=[Grab()])
-    return grads[0], load_file(tmp_path / name / "model.safetensors")
-
-
 def test_cached_trunk_states_give_the_full_forwards_gradients_and_model(tiny_model, tmp_path):
+    from safetensors.torch import load_file
+
     from deft.train import trunk
 
-    g_full, w_full = _top_block_after(tiny_model, tmp_path, "full", 3)
+    def top_block_after(name, **settings):  # layers[-1] is the top block whether or not the trunk is skipped
+        grad = _grad_of_first_step(tiny_model, tmp_path, 4, 1, name, block=-1, max_steps=3, train_blocks=1,
+                                   learning_rate=1e-3, max_grad_norm=1.0, **settings)
+        return grad, load_file(tmp_path / name / "model.safetensors")
+
+    g_full, w_full = top_block_after("full")
     n_cached = len(trunk._CACHE)
-    g_cached, w_cached = _top_block_after(tiny_model, tmp_path, "cached", 3, trunk_cache=True)
+    g_cached, w_cached = top_block_after("cached", trunk_cache=True)
     assert len(trunk._CACHE) == n_cached + 1
     assert torch.allclose(g_full, g_cached, rtol=1e-4, atol=1e-7) and g_full.abs().sum() > 0
     assert w_full.keys() == w_cached.keys()  # an ordinary, complete causal LM is saved
     for k in w_full:
         assert torch.allclose(w_full[k], w_cached[k], rtol=1e-4, atol=1e-6), k
-    _top_block_after(tiny_model, tmp_path, "again", 1, trunk_cache=True, objective="nll")
+    top_block_after("again", trunk_cache=True, objective="nll")
     assert len(trunk._CACHE) == n_cached + 1  # same backbone and ids: the states are reused
 
 
