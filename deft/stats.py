@@ -140,8 +140,8 @@ def mde(a, b, level: float = 0.95, power: float = 0.8, n_seeds: int | None = Non
         raise ValueError(f"power must lie in (0, 1), got {power!r}")
     parts = _parts(variance_components(_differences(a, b)), n_seeds, n_items)
     var = sum(v for v, _ in parts)
-    if not parts or var <= 0:
-        return float("nan") if not parts else 0.0
+    if not parts or var <= 0:  # no variance to estimate (every difference identical): no size, not a zero one
+        return float("nan")
     se = np.sqrt(var)
     df = var ** 2 / sum(v ** 2 / d for v, d in parts if v > 0)
     crit = _half_width(parts, 0.5 + level / 2) / se  # the interval's own critical value

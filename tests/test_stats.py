@@ -139,6 +139,7 @@ def test_degenerate_designs():
     assert all(math.isnan(v) for v in cell_ci([[0.3]])[1:])
     m, lo, hi = cell_ci(np.full((3, 5), 0.5))
     assert m == 0.5 and math.isnan(lo) and math.isnan(hi)
+    assert math.isnan(mde(np.full((3, 5), 0.5), np.full((3, 5), 0.5)))  # nor a zero MDE
     for bad in ([], [[np.nan, 1.0]], np.zeros((2, 2, 2))):
         with pytest.raises(ValueError, match="scores"):
             cell_ci(bad)

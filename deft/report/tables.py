@@ -5,7 +5,7 @@ two objectives are compared; metrics without per-item scores use the run-level v
 * ``cells``: one row per (Table-1 row, objective): mean, 95% CI, n_seeds, n_items.
 * ``table1_ci``: Table 1 as 'mean [lo, hi]', the best objective (by the metric's direction) starred.
 * ``paired_vs``: each objective minus ``nll``, paired by seed and item: difference, CI, MDE and a
-  verdict (better / worse / no detectable difference) signed by the metric's direction.
+  verdict (better / worse / no detectable difference / identical) signed by the metric's direction.
 * ``improvement_probability``: rliable's probability that an objective beats ``nll`` in a random
   cell, per metric, with its interval.
 * ``paper_vs_reproduced``: the published numbers beside the reproduced means.
@@ -116,8 +116,11 @@ def _pairs(runs: pd.DataFrame, items: pd.DataFrame | None, baseline: str):
                     yield key, obj, a, b
 
 
-def _verdict(metric: str, diff: float, lo: float, hi: float) -> str:
-    """``better``/``worse`` by the metric's direction when the interval excludes 0."""
+def _verdict(metric: str, diff: float, lo: float, hi: float, a=None, b=None) -> str:
+    """``better``/``worse`` by the metric's direction when the interval excludes 0; ``identical``
+    when the paired scores ``a`` and ``b`` are equal on every seed and item (no interval exists)."""
+    if a is not None and np.array_equal(a, np.broadcast_to(b, np.shape(a))):
+        return "identical"
     if np.isnan(lo) or lo <= 0 <= hi:
         return "no detectable difference"
     return "better" if sign(metric) * diff > 0 else "worse"
@@ -130,7 +133,7 @@ def paired_vs(runs: pd.DataFrame, items: pd.DataFrame | None = None, baseline: s
     out = []
     for key, obj, a, b in _pairs(runs, items, baseline):
         diff, lo, hi = paired_ci(a, b)
-        verdict = _verdict(key[3], diff, lo, hi)
+        verdict = _verdict(key[3], diff, lo, hi, a, b)
         out.append({**dict(zip(ROW, key)), "objective": obj, "baseline": baseline, "difference": diff,
                     "ci_low": lo, "ci_high": hi, "mde": mde(a, b), "direction": direction(key[3]),
                     "verdict": verdict, "n_seeds": a.shape[0], "n_items": a.shape[1]})
@@ -163,7 +166,7 @@ def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
             found = True
             diff, lo, hi = paired_ci(a, b)
             m = mde(a, b)
-            verdict = _verdict(metric, diff, lo, hi)
+            verdict = _verdict(metric, diff, lo, hi, a, b)
             out.append({"contrast": name, **dict(zip(ROW, key)), "difference": diff, "ci_low": lo, "ci_high": hi,
                         "mde": m, "mde_target": mde_target,
                         "powered": None if mde_target is None or np.isnan(m) else bool(m <= mde_target),

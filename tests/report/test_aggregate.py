@@ -142,6 +142,16 @@ def test_paired_difference_with_nll_is_paired_by_item_and_signed_by_direction(tm
     assert paired_vs(lower, items.assign(metric="token_forgetting_rate")).iloc[0].verdict == "worse"
 
 
+def test_equal_scores_on_every_item_are_identical_not_a_zero_mde(tmp_path):
+    from deft.report.aggregate import item_scores
+    from deft.report.tables import paired_vs
+
+    same = [1.0, 0.0, 1.0, 1.0, 0.0]
+    recs = _with_samples(tmp_path, {(o, s): same for o in ("nll", "deft") for s in (0, 1, 2)})
+    p = paired_vs(tidy(recs), item_scores(recs)).iloc[0]
+    assert p.verdict == "identical" and p.difference == 0 and np.isnan(p.ci_low) and np.isnan(p.mde)
+
+
 def test_paired_difference_without_items_falls_back_to_seeds():
     from deft.report.tables import paired_vs
 
