@@ -261,7 +261,8 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
     backbone holds and is not fine-tuned on, config analysis.reference): the record keeps the model's
     per-token top-1 hits and per-example greedy exact matches on its first ``n_analysis`` examples;
     a run's ``token_forgetting_rate`` is the share of the base model's token hits it lost, its
-    ``prior_task_accuracy`` the exact-match accuracy and ``prior_task_delta`` that minus the base's.
+    ``prior_task_accuracy`` the exact-match accuracy and ``prior_task_delta`` its change on the
+    examples the base answered exactly (``forgetting.held_delta``).
 
     A base record carries its regime check (``deft.eval.regimes``; ``prior_dev``: {"prior_dev": the
     prior's held-out accuracy} for a built prior). Every record carries ``distinct_share`` (distinct
@@ -308,8 +309,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
                 result["metrics"]["token_forgetting_rate"] = forgetting.forgetting_rate(base["reference"]["top1"],
                                                                                       hits["top1"])
                 if "exact" in base["reference"]:
-                    result["metrics"]["prior_task_delta"] = (result["metrics"]["prior_task_accuracy"]
-                                                             - forgetting.task_accuracy(base["reference"]))
+                    result["metrics"]["prior_task_delta"] = forgetting.held_delta(base["reference"], hits)
         if out_tokens:
             tokens = analysis.heldout_tokens(model, tok, read_jsonl(test_path)[:n_analysis], token_objectives or {},
                                              identity["objective"], eval_cfg.get("analysis_wrapper"))

@@ -3,7 +3,8 @@ domain per backbone, never one it is fine-tuned on).
 
 The reference set holds that domain's test prompts with either their gold answers or, by default,
 the backbone's own greedy answers (``model_reference``): a backbone holds what it says by
-construction, so every one of its answer tokens counts, where a small model's gold-answer hits
+construction (except an answer cut by the generation budget, whose end of turn it never predicts;
+``held_delta`` leaves those out), so every one of its answer tokens counts, where a small model's gold-answer hits
 on a task it cannot do would be a handful of tokens (SmolLM2-135M holds 0 of 64 one-digit
 products exactly). The run record keeps the model's per-token top-1 hits and per-example greedy
 exact matches on it; ``forgetting_rate`` is the share of the base model's held tokens lost.
@@ -46,6 +47,18 @@ def reference_hits(model, tokenizer, reference_path, n_examples: int = 64) -> di
 def task_accuracy(hits: dict) -> float:
     """Greedy exact-match accuracy on the reference set (see ``reference_hits``)."""
     return sum(hits["exact"]) / len(hits["exact"]) if hits["exact"] else float("nan")
+
+
+def held_delta(before: dict, after: dict) -> float:
+    """Change in greedy exact match on the reference examples the base model answered exactly
+    (``before``/``after``: reference hits of the base model and of the fine-tuned one): -1 when
+    the run lost every one of them. Examples the base did not reproduce - an own answer cut by the
+    generation budget, whose end-of-turn target the base never predicts - cannot be lost and are
+    left out (over all examples they would only shrink the change towards 0)."""
+    if len(before["exact"]) != len(after["exact"]):
+        raise ValueError(f"before {len(before['exact'])} and after {len(after['exact'])} reference examples differ")
+    held = [a for b, a in zip(before["exact"], after["exact"]) if b]
+    return sum(held) / len(held) - 1.0 if held else float("nan")
 
 
 def model_reference(model_dir, test_path, out_path, n_examples: int = 64, max_new_tokens: int = 32) -> list[dict]:

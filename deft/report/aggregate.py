@@ -7,7 +7,8 @@ noise_rate, seed, metric, value, n_test, config_hash, objective_version, test_sh
 Per-item table ``items.csv``: one row per (record, metric, test item) with the record's identity,
 ``item`` and ``value``: the lm-eval per-sample scores (``samples.jsonl`` beside the record; items
 named ``task:doc_id``) and the per-example greedy exact matches on the reference task
-(``prior_task_accuracy``; ``prior_task_delta`` = that minus the base model's on the same example).
+(``prior_task_accuracy``; ``prior_task_delta`` = that minus the base model's on the same example,
+over the examples the base answered exactly).
 The intervals of every table are computed from it (``deft.report.tables``).
 
 Table 1: rows (regime, domain, metric, noise_rate); columns ``base`` then one per objective, each
@@ -20,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..eval import records
+from ..eval.forgetting import held_delta
 from ..io import read_jsonl, write_bytes_atomic
 from .tables import (
     cells,
@@ -54,10 +56,10 @@ def load_records(paths, skip_bad: bool = False) -> tuple[list[dict], list[str]]:
 
 
 def tidy(recs: list[dict]) -> pd.DataFrame:
-    rows = []
+    rows, base_refs = [], _base_references(recs)
     for r in recs:
         run, prov = r["run"], r["provenance"]
-        for metric, value in r["metrics"].items():
+        for metric, value in _metrics(r, base_refs).items():
             rows.append({"kind": r["kind"], "regime": run["regime"], "backbone": run["backbone"],
                          "domain": run["domain"], "objective": run["objective"], "noise_kind": run["noise_kind"],
                          "noise_rate": run["noise_rate"], "seed": run["seed"], "metric": metric, "value": value,
@@ -145,10 +147,22 @@ def item_scores(recs: list[dict]) -> pd.DataFrame:
         before = base_refs.get((r["run"]["backbone"], r["run"]["domain"]), {}).get("exact")
         for i, hit in enumerate(exact):
             rows.append({**ident, "metric": "prior_task_accuracy", "item": f"reference:{i}", "value": float(hit)})
-            if r["kind"] == "run" and before and len(before) == len(exact) and "prior_task_delta" in r["metrics"]:
+            if r["kind"] == "run" and before and len(before) == len(exact) and before[i] \
+                    and "prior_task_delta" in r["metrics"]:  # forgetting.held_delta, item by item
                 rows.append({**ident, "metric": "prior_task_delta", "item": f"reference:{i}",
                              "value": float(hit) - float(before[i])})
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)
+
+
+def _metrics(r: dict, base_refs: dict) -> dict:
+    """The record's metrics, ``prior_task_delta`` taken from the reference hits where both the run
+    and its base have them (``forgetting.held_delta``; records before 2026-12-02 stored the change
+    over all reference examples)."""
+    before, ref = base_refs.get((r["run"]["backbone"], r["run"]["domain"])), r.get("reference")
+    if r["kind"] != "run" or "prior_task_delta" not in r["metrics"] or not (before or {}).get("exact") \
+            or not (ref or {}).get("exact") or len(before["exact"]) != len(ref["exact"]):
+        return r["metrics"]
+    return {**r["metrics"], "prior_task_delta": held_delta(before, ref)}
 
 
 def _base_references(recs: list[dict]) -> dict:
@@ -179,8 +193,8 @@ def forgetting(recs: list[dict]) -> pd.DataFrame:
                      "examples": len(ref.get("exact") or []),
                      "examples_held_before": sum(before.get("exact") or []), "tokens": len(ref["top1"]),
                      "tokens_held_before": sum(before["top1"]), "tokens_lost": lost,
-                     **{m: r["metrics"].get(m) for m in ("prior_task_accuracy", "prior_task_delta",
-                                                         "token_forgetting_rate")}})
+                     **{m: _metrics(r, base).get(m) for m in ("prior_task_accuracy", "prior_task_delta",
+                                                              "token_forgetting_rate")}})
     return pd.DataFrame(rows, columns=FORGETTING_COLUMNS)
 
 

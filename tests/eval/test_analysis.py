@@ -10,6 +10,19 @@ from deft.eval.forgetting import forgetting_rate
 from deft.train.trainer import encode
 
 
+def test_prior_task_delta_counts_only_answers_the_base_reproduced():
+    """An own answer cut by the generation budget is one the base never reproduces (its end of
+    turn is not the arg-max): over all examples it would shrink a total loss of -1 to -0.375."""
+    from deft.eval.forgetting import held_delta
+
+    before = {"exact": [True] * 3 + [False] * 5}
+    assert held_delta(before, {"exact": [False] * 8}) == -1.0
+    assert held_delta(before, {"exact": [True, False, True] + [True] * 5}) == pytest.approx(-1 / 3)
+    assert math.isnan(held_delta({"exact": [False, False]}, {"exact": [True, True]}))
+    with pytest.raises(ValueError, match="reference examples differ"):
+        held_delta(before, {"exact": [True]})
+
+
 def test_forgetting_rate_counts_only_previously_correct_tokens():
     before = [True, True, True, True, False, False]
     after = [True, False, True, False, True, False]

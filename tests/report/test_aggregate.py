@@ -142,6 +142,24 @@ def test_paired_difference_with_nll_is_paired_by_item_and_signed_by_direction(tm
     assert paired_vs(lower, items.assign(metric="token_forgetting_rate")).iloc[0].verdict == "worse"
 
 
+def test_prior_task_delta_is_taken_over_the_reference_answers_the_base_reproduced():
+    """A record from before 2026-12-02 stored the change over all examples (-0.375 here); the tidy
+    table, the per-item scores and the forgetting table all take it from the hits."""
+    from deft.report.aggregate import forgetting, item_scores
+
+    def with_ref(r, exact):
+        return {**r, "reference": {"exact": exact, "top1": exact, "domain": "ref"}, "_path": "/nonexistent/record.json"}
+
+    base = with_ref(record("base", 0, 0.375, kind="base", metric="prior_task_accuracy"), [True] * 3 + [False] * 5)
+    run = with_ref(record("nll", 0, 0.125, metric="prior_task_accuracy"), [True] + [False] * 7)
+    run["metrics"]["prior_task_delta"] = -0.25  # the old definition
+    df = tidy([base, run])
+    assert df[df.metric == "prior_task_delta"].value.tolist() == [pytest.approx(-2 / 3)]
+    items = item_scores([base, run])
+    assert sorted(items[items.metric == "prior_task_delta"].value) == [-1.0, -1.0, 0.0]
+    assert forgetting([base, run]).prior_task_delta.tolist() == [pytest.approx(-2 / 3)]
+
+
 def test_equal_scores_on_every_item_are_identical_not_a_zero_mde(tmp_path):
     from deft.report.aggregate import item_scores
     from deft.report.tables import paired_vs
