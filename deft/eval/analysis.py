@@ -22,25 +22,35 @@ from ..train.trainer import encode_example
 
 @torch.no_grad()
 def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, dict], batch: int = 16,
-                wrapper: str | None = None) -> pd.DataFrame:
+                wrapper: str | None = None, top_blocks: int | None = None) -> pd.DataFrame:
     """One row per response token of ``examples`` (each with id, prompt, answer) under ``model``
     (on whatever device the model is), each encoded as training encodes it (``wrapper``: the
-    cell's ``train_settings`` prompt wrapper, e.g. a family's math wrapper at paper scale)."""
+    cell's ``train_settings`` prompt wrapper, e.g. a family's math wrapper at paper scale).
+
+    The LM head runs only at the positions that predict a response token. ``top_blocks`` (a
+    fine-tuning's ``train_blocks``): the lower blocks' states come from ``deft.train.trunk.lower_states``,
+    computed once per process for these inputs and lower weights, so the runs of a shard that
+    froze them run only the top blocks here (a model whose lower blocks differ gets its own)."""
+    from ..train import trunk
+
     model.eval()
     device = next(model.parameters()).device
-    rows = []
+    batches = []
     for i in range(0, len(examples), batch):
         chunk = examples[i:i + batch]
         enc = [encode_example(tokenizer, e, wrapper) for e in chunk]
         n = max(len(ids) for ids, _ in enc)
         ids = torch.tensor([x + [tokenizer.pad_token_id] * (n - len(x)) for x, _ in enc])
         labels = torch.tensor([y + [-100] * (n - len(y)) for _, y in enc])
-        mask = (ids != tokenizer.pad_token_id) | (torch.arange(n) < torch.tensor([len(x) for x, _ in enc])[:, None])
-        logits = model(input_ids=ids.to(device), attention_mask=mask.long().to(device)).logits[:, :-1]
+        mask = ((ids != tokenizer.pad_token_id) | (torch.arange(n) < torch.tensor([len(x) for x, _ in enc])[:, None])).long()
+        batches.append((chunk, ids, labels, mask))
+    lower = trunk.lower_states(model, [(ids, mask) for _, ids, _, mask in batches], top_blocks) if top_blocks else None
+    rows = []
+    for b, (chunk, ids, labels, mask) in enumerate(batches):
         y = labels[:, 1:].to(device)
         valid = y != -100
-        z = logits[valid].float()  # response positions only: fp32 [tokens x vocab], not [batch x length x vocab]
-        del logits
+        z = _response_logits(model, ids.to(device), mask.to(device), valid, top_blocks,
+                             None if lower is None else lower[b])
         t = y[valid]
         logpi = torch.log_softmax(z, -1)
         pi = logpi.exp()
@@ -150,6 +160,21 @@ def collect_token_stats(paths, out_csv) -> pd.DataFrame:
     return df
 
 
+def _response_logits(model, ids, mask, valid, top_blocks=None, lower=None) -> torch.Tensor:
+    """fp32 logits [response tokens x vocab] of the positions ``valid`` marks (those predicting a
+    response token): the LM head, about a fifth of the small model, skips the prompt. With
+    ``lower`` (the states below the top ``top_blocks`` blocks) only the top blocks run."""
+    from ..train import trunk
+
+    if lower is None:
+        h = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+    else:
+        n = len(model.model.layers)
+        with trunk.blocks(model, slice(n - top_blocks, n)):
+            h = model.model(inputs_embeds=lower, attention_mask=mask).last_hidden_state
+    return model.lm_head(h[:, :-1][valid]).float()
+
+
 def load_for_analysis(model_dir):
     """(model, tokenizer) for token statistics: fp32 on CPU, bf16 on a GPU when there is one."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -160,12 +185,12 @@ def load_for_analysis(model_dir):
 
 
 def heldout_tokens(model, tokenizer, examples: list[dict], objectives: dict[str, dict], model_label: str,
-                   wrapper: str | None = None) -> pd.DataFrame:
+                   wrapper: str | None = None, top_blocks: int | None = None) -> pd.DataFrame:
     """Long-format gradient-map rows: one row per (response token, objective) with p_y, entropy,
     gate and gate * ||pi - e_y||; ``model`` says whose predictions these are (``base`` before
     fine-tuning, else the objective the model was fine-tuned with). The examples are encoded as
     training encodes them (``wrapper``), since the map shows where a training update would go."""
-    stats = token_stats(model, tokenizer, examples, objectives, batch=4, wrapper=wrapper)
+    stats = token_stats(model, tokenizer, examples, objectives, batch=4, wrapper=wrapper, top_blocks=top_blocks)
     parts = [pd.DataFrame({"model": model_label, "objective": name, "example": stats.example,
                            "position": stats.position, "p_y": stats.p_y, "entropy": stats.entropy,
                            "gate": stats[f"gate_{name}"], "grad": stats[f"grad_{name}"]})

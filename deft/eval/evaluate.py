@@ -300,10 +300,12 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
     summary, audit_d, base = load(train_summary), load(audit), load(base_record)
     is_base = train_summary is None
     hits, tokens = None, None
+    # partial fine-tuning left the lower blocks as they were: the analyses reuse their states
+    top = (summary or {}).get("settings", {}).get("train_blocks")
     if reference or out_tokens:
         model, tok = analysis.load_for_analysis(model_dir)
         if reference:
-            hits = forgetting.reference_hits(model, tok, reference, n_analysis)
+            hits = forgetting.reference_hits(model, tok, reference, n_analysis, top_blocks=top)
             result["metrics"]["prior_task_accuracy"] = forgetting.task_accuracy(hits)
             if base is not None and base.get("reference"):
                 result["metrics"]["token_forgetting_rate"] = forgetting.forgetting_rate(base["reference"]["top1"],
@@ -312,7 +314,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
                     result["metrics"]["prior_task_delta"] = forgetting.held_delta(base["reference"], hits)
         if out_tokens:
             tokens = analysis.heldout_tokens(model, tok, read_jsonl(test_path)[:n_analysis], token_objectives or {},
-                                             identity["objective"], eval_cfg.get("analysis_wrapper"))
+                                             identity["objective"], eval_cfg.get("analysis_wrapper"), top_blocks=top)
         del model
     record = {
         "kind": "base" if is_base else "run",

@@ -30,7 +30,7 @@ def forgetting_rate(top1_before, top1_after) -> float:
     return float((before & ~after).sum()) / n if n else float("nan")
 
 
-def reference_hits(model, tokenizer, reference_path, n_examples: int = 64) -> dict:
+def reference_hits(model, tokenizer, reference_path, n_examples: int = 64, top_blocks: int | None = None) -> dict:
     """Per response token of the first ``n_examples`` of a clean reference set, whether the model's
     top-1 prediction is the target (``top1``, for the token-level forgetting rate); per example,
     whether all of them are (``exact``).
@@ -38,8 +38,9 @@ def reference_hits(model, tokenizer, reference_path, n_examples: int = 64) -> di
     ``exact`` is greedy exact-match accuracy without generating: greedy decoding reproduces the
     answer and its end-of-turn token if and only if the target is the arg-max at every position
     given the answer's own prefix (induction over positions), which is what ``top1`` checks.
+    ``top_blocks``: as in ``deft.eval.analysis.token_stats``.
     """
-    stats = token_stats(model, tokenizer, read_jsonl(reference_path)[:n_examples], {}, batch=4)
+    stats = token_stats(model, tokenizer, read_jsonl(reference_path)[:n_examples], {}, batch=4, top_blocks=top_blocks)
     exact = stats.groupby("example", sort=False).top1.all()
     return {"top1": [bool(x) for x in stats.top1], "exact": [bool(x) for x in exact]}
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 _CACHE: OrderedDict = OrderedDict()  # key -> list of [len, hidden] tensors, most recent last
-_CACHE_SIZE = 4
+_CACHE_SIZE = 8  # a shard's two training sets and its two analysis sets, with room to spare
 
 
 def check_settings(cfg: dict, stop_check: bool = False, processes: int = 1) -> None:
@@ -84,6 +84,40 @@ def trunk_states(model, rows: list[dict], n_blocks: int, model_dir, collate, aut
             for j, i in enumerate(idx):  # right padding: real positions are unaffected
                 out[i] = h[j, :len(rows[i]["input_ids"])].to(model.dtype).clone()
     model.train(was_training)
+    _CACHE[key] = out
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return out
+
+
+def _weights_key(model, n_lower: int, batches: list[tuple]) -> str:
+    """The embeddings' and lower blocks' weights themselves, the cut and the inputs: a model whose
+    lower blocks differ in any bit gets its own states."""
+    h = hashlib.blake2b(str(n_lower).encode())
+    for t in [model.model.embed_tokens.weight, *(p for b in model.model.layers[:n_lower] for p in b.state_dict().values())]:
+        h.update(t.detach().float().cpu().contiguous().numpy())  # the buffer itself, not a copy
+    for ids, mask in batches:
+        h.update(ids.cpu().contiguous().numpy())
+        h.update(mask.cpu().contiguous().numpy())
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def lower_states(model, batches: list[tuple], top_blocks: int) -> list[torch.Tensor]:
+    """Per (ids, mask) batch, the hidden states after all but the top ``top_blocks`` blocks, cached
+    per process by the lower weights and the inputs: the analyses of a shard's runs, whose
+    fine-tuning froze those blocks, run them once (deft.eval.analysis.token_stats)."""
+    n_lower = len(model.model.layers) - top_blocks
+    if not 0 <= n_lower < len(model.model.layers):
+        raise ValueError(f"top_blocks={top_blocks} is not allowed; allowed: 1..{len(model.model.layers)}")
+    key = "lower:" + _weights_key(model, n_lower, batches)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    device = next(model.parameters()).device
+    with blocks(model, slice(0, n_lower), skip_norm=True):
+        out = [model.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).last_hidden_state
+               for ids, mask in batches]
     _CACHE[key] = out
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

@@ -94,16 +94,22 @@ def test_token_stats_match_the_losses_on_a_tiny_model(tiny_model):
 
 
 class Bigram(torch.nn.Module):
-    """A model whose next token is a fixed function of the current one (else token 0)."""
+    """A model whose next token is a fixed function of the current one (else token 0), shaped as a
+    causal LM is: ``model`` (hidden states: the next token, one-hot) then ``lm_head``."""
 
     def __init__(self, table: dict, vocab: int):
         super().__init__()
         self.anchor = torch.nn.Parameter(torch.zeros(1))  # for the device lookup
         self.table, self.vocab = table, vocab
+        self.model = lambda input_ids, attention_mask=None: type("Out", (), {"last_hidden_state": self.hidden(input_ids)})
+        self.lm_head = lambda h: 10.0 * h
+
+    def hidden(self, input_ids):
+        nxt = torch.tensor([[self.table.get(int(t), 0) for t in row] for row in input_ids])
+        return torch.nn.functional.one_hot(nxt, self.vocab).float()
 
     def forward(self, input_ids, attention_mask=None):
-        nxt = torch.tensor([[self.table.get(int(t), 0) for t in row] for row in input_ids])
-        return type("Out", (), {"logits": 10.0 * torch.nn.functional.one_hot(nxt, self.vocab).float()})
+        return type("Out", (), {"logits": self.lm_head(self.hidden(input_ids))})
 
 
 def test_exact_match_without_generating_equals_greedy_generation(tiny_model, tmp_path):
@@ -132,6 +138,43 @@ def test_exact_match_without_generating_equals_greedy_generation(tiny_model, tmp
     assert hits["exact"] == [True, False, False]
     assert task_accuracy(hits) == pytest.approx(1 / 3)
     assert len(hits["top1"]) == sum(len([t for t in encode(tok, prompt, a)[1] if t != -100]) for a in ("12", "13", "1"))
+
+
+def test_token_stats_from_cached_lower_states_equal_the_full_forward(tiny_model):
+    """The analyses of a partially fine-tuned run reuse the lower blocks' states: same numbers as
+    the full forward, reused only for a model whose lower weights are the same bit for bit."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from deft.train import trunk
+
+    trunk._CACHE.clear()  # counts below are of this test's entries (the cache holds at most 8)
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    examples = [{"id": f"e{i}", "prompt": f"Calculate {i} + {i + 3}.", "answer": str(2 * i + 3)} for i in range(6)]
+    objectives = {"nll": {}, "deft": {}}
+
+    def model(seed=None, block=None):
+        m = AutoModelForCausalLM.from_pretrained(tiny_model)
+        if block is not None:  # what fine-tuning of that block would do
+            torch.manual_seed(seed)
+            w = m.model.layers[block].mlp.up_proj.weight
+            w.data += 0.5 * torch.randn_like(w)
+        return m
+
+    for lower_changed in (False, True):
+        m = model(1, 0 if lower_changed else -1)
+        full = token_stats(m, tok, examples, objectives, batch=4)
+        n = len(trunk._CACHE)
+        top = token_stats(m, tok, examples, objectives, batch=4, top_blocks=1)
+        pd.testing.assert_frame_equal(full, top, rtol=1e-5, atol=1e-6)
+        assert len(trunk._CACHE) == n + 1
+    # a second "run" fine-tuned in the top block only hits the cache of the first and is still right
+    n = len(trunk._CACHE)
+    other = model(2, -1)
+    top = token_stats(other, tok, examples, objectives, batch=4, top_blocks=1)
+    assert len(trunk._CACHE) == n
+    pd.testing.assert_frame_equal(token_stats(other, tok, examples, objectives, batch=4), top, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="top_blocks=9"):
+        token_stats(other, tok, examples, objectives, top_blocks=9)
 
 
 def test_token_analyses_encode_as_training_does_with_a_family_wrapper(tiny_model):
