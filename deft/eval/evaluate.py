@@ -341,7 +341,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
         "protocol": eval_cfg.get("protocol", "suite"),
         "config": config_slice,
         "provenance": {"config_hash": records.config_hash(config_slice), **records.git_state(),
-                       "versions": records.versions(),
+                       "versions": records.versions(), "machine": records.machine(),
                        "objective_version": None if is_base else losses.version(identity["objective"])},
     }
     write_bytes_atomic(out_samples, dumps_jsonl(result["samples"]))

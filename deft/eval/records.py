@@ -41,6 +41,21 @@ def versions() -> dict:
     return out
 
 
+def machine() -> dict:
+    """The CPU model and torch's thread count: a full fine-tuning's floating-point results (the
+    priors) differ in the 7th digit between CPUs, and 256 steps carry that to a different model."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or None
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "machine": platform.machine(), "torch_threads": torch.get_num_threads()}
+
+
 def git_state(cwd=None) -> dict:
     def run(*args):
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)

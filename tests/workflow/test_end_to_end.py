@@ -52,6 +52,7 @@ def test_table1_has_base_and_every_objective_per_noise_rate(pipeline):
     delta = runs[runs.metric == "prior_task_delta"].set_index(["objective", "noise_rate"]).value.sort_index()
     # the change on the reference examples the base reproduced (forgetting.held_delta), from the hits
     recs = [json.loads(p.read_text()) for p in (work / "results").glob("**/record.json")]
+    assert all(r["provenance"]["machine"]["torch_threads"] >= 1 and "cpu" in r["provenance"]["machine"] for r in recs)
     before = next(r["reference"]["exact"] for r in recs if r["kind"] == "base")
     expected = {(r["run"]["objective"], r["run"]["noise_rate"]):
                 np.mean([a for b, a in zip(before, r["reference"]["exact"]) if b]) - 1 if any(before) else np.nan
