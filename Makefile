@@ -54,10 +54,12 @@ VLLM_VENV := .venv-vllm
 $(VLLM_VENV)/.installed: pyproject.toml workflow/envs/vllm_cpu_env.sh
 	bash workflow/envs/vllm_cpu_env.sh $(VLLM_VENV)
 
+# --resources gpu=2: one 2-process training at a time (two accelerate launches at once both bind
+# port 29500 and one fails with EADDRINUSE, as a clean-clone CI run of 1ad9c49 did).
 paper-smoke: $(VLLM_VENV)/.installed
 	rm -rf .paper-smoke && mkdir -p .paper-smoke
 	cd .paper-smoke && VLLM_CPU_KVCACHE_SPACE=1 ../$(VLLM_VENV)/bin/snakemake -s ../Snakefile --directory . \
-		--cores 2 --configfile ../config/paper-smoke.yaml
+		--cores 2 --resources gpu=2 --configfile ../config/paper-smoke.yaml
 	$(VLLM_VENV)/bin/python benchmarks/check_paper_smoke.py .paper-smoke/results
 
 # hf vs vllm greedy answers of one model on the embedded arithmetic test set (README "Backend parity").
