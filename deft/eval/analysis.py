@@ -17,6 +17,7 @@ import torch
 
 import deft.losses as L
 
+from ..train import trunk
 from ..train.trainer import encode_example
 
 
@@ -31,8 +32,6 @@ def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, di
     fine-tuning's ``train_blocks``): the lower blocks' states come from ``deft.train.trunk.lower_states``,
     computed once per process for these inputs and lower weights, so the runs of a shard that
     froze them run only the top blocks here (a model whose lower blocks differ gets its own)."""
-    from ..train import trunk
-
     model.eval()
     device = next(model.parameters()).device
     batches = []
@@ -164,8 +163,6 @@ def _response_logits(model, ids, mask, valid, top_blocks=None, lower=None) -> to
     """fp32 logits [response tokens x vocab] of the positions ``valid`` marks (those predicting a
     response token): the LM head, about a fifth of the small model, skips the prompt. With
     ``lower`` (the states below the top ``top_blocks`` blocks) only the top blocks run."""
-    from ..train import trunk
-
     if lower is None:
         h = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
     else:

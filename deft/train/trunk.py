@@ -65,10 +65,22 @@ def trunk_states(model, rows: list[dict], n_blocks: int, model_dir, collate, aut
                  batch_size: int = 32) -> list[torch.Tensor]:
     """Each row's hidden states after the frozen lower blocks (cached per process); ``collate``
     pads a batch of rows as training does (deft.train.trainer.PadCollator)."""
-    key = _key(model_dir, n_blocks, rows, autocast_bf16)
+    return _cached(_key(model_dir, n_blocks, rows, autocast_bf16),
+                   lambda: _compute_trunk(model, rows, n_blocks, collate, autocast_bf16, batch_size))
+
+
+def _cached(key: str, compute) -> list[torch.Tensor]:
+    """``_CACHE[key]``, computed on a miss; the least recently used entries beyond the size go."""
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
+    _CACHE[key] = compute()
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return _CACHE[key]
+
+
+def _compute_trunk(model, rows, n_blocks, collate, autocast_bf16, batch_size) -> list[torch.Tensor]:
     n_lower = len(model.model.layers) - n_blocks
     was_training = model.training
     model.eval()
@@ -84,9 +96,6 @@ def trunk_states(model, rows: list[dict], n_blocks: int, model_dir, collate, aut
             for j, i in enumerate(idx):  # right padding: real positions are unaffected
                 out[i] = h[j, :len(rows[i]["input_ids"])].to(model.dtype).clone()
     model.train(was_training)
-    _CACHE[key] = out
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
     return out
 
 
@@ -110,15 +119,11 @@ def lower_states(model, batches: list[tuple], top_blocks: int) -> list[torch.Ten
     n_lower = len(model.model.layers) - top_blocks
     if not 0 <= n_lower < len(model.model.layers):
         raise ValueError(f"top_blocks={top_blocks} is not allowed; allowed: 1..{len(model.model.layers)}")
-    key = "lower:" + _weights_key(model, n_lower, batches)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
     device = next(model.parameters()).device
-    with blocks(model, slice(0, n_lower), skip_norm=True):
-        out = [model.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).last_hidden_state
-               for ids, mask in batches]
-    _CACHE[key] = out
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return out
+
+    def compute():
+        with blocks(model, slice(0, n_lower), skip_norm=True):
+            return [model.model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                use_cache=False).last_hidden_state for ids, mask in batches]
+
+    return _cached("lower:" + _weights_key(model, n_lower, batches), compute)
