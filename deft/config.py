@@ -244,7 +244,9 @@ def launch_settings(config: dict) -> dict:
 def train_command(config: dict, python: str) -> str:
     """The command (up to its arguments) that the train rule runs for one fine-tuning run:
     ``deft.train.cli`` in one process, or ``launch.num_processes`` of it under accelerate (with
-    ``launch.config_file``: FSDP, DeepSpeed) or torchrun, all on one node."""
+    ``launch.config_file``: FSDP, DeepSpeed) or torchrun, all on one node. Each accelerate launch
+    asks for its own free rendezvous port as it starts (torchrun --standalone picks one itself):
+    two trainings at once on accelerate's default 29500 fail with EADDRINUSE."""
     launch = launch_settings(config)
     kind, n = launch["kind"], launch.get("num_processes", 1)
     module = "-m deft.train.cli"
@@ -252,7 +254,8 @@ def train_command(config: dict, python: str) -> str:
         return f"{python} {module}"
     if kind == "accelerate":
         return (f"{python} -m accelerate.commands.launch --config_file {launch['config_file']} "
-                f"--num_processes {n} --num_machines 1 {module}")
+                f"--num_processes {n} --num_machines 1 --main_process_port \"$({python} -m deft.train.free_port)\" "
+                f"{module}")
     if kind == "torchrun":
         return f"{python} -m torch.distributed.run --standalone --nproc_per_node {n} {module}"
     raise ValueError(f"launch.kind = {kind!r} is not allowed; allowed: {list(LAUNCHERS)}")

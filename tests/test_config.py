@@ -121,7 +121,7 @@ def test_train_command_per_launcher():
     cfg = {"launch": {"kind": "accelerate", "config_file": "configs/accelerate/deepspeed_zero3.yaml", "num_processes": 4}}
     assert dc.train_command(cfg, "py") == ("py -m accelerate.commands.launch --config_file "
                                            "configs/accelerate/deepspeed_zero3.yaml --num_processes 4 --num_machines 1 "
-                                           "-m deft.train.cli")
+                                           '--main_process_port "$(py -m deft.train.free_port)" -m deft.train.cli')
     assert dc.train_command({"launch": {"kind": "torchrun", "num_processes": 2}}, "py") == (
         "py -m torch.distributed.run --standalone --nproc_per_node 2 -m deft.train.cli")
 
@@ -133,12 +133,27 @@ def test_accelerate_parses_the_training_command_as_ours():
     from accelerate.commands.launch import launch_command_parser
 
     cmd = dc.train_command({"launch": {"kind": "accelerate", "config_file": "configs/accelerate/fsdp.yaml",
-                                       "num_processes": 8}}, "py").split()[3:]
+                                       "num_processes": 8}}, "py")
+    cmd = shlex.split(cmd.replace('"$(py -m deft.train.free_port)"', "31234"))[3:]
     ours = shlex.split("--model-dir m --train-data d --out-dir o --train-log l --summary-json s --torch-threads 1 "
                        "--settings-json '{}'")
     args = launch_command_parser().parse_args(cmd + ours)
     assert args.module and args.training_script == "deft.train.cli" and args.training_script_args == ours
     assert args.num_processes == 8 and args.config_file == "configs/accelerate/fsdp.yaml"
+    assert args.main_process_port == 31234
+
+
+def test_each_accelerate_launch_gets_a_free_port_of_its_own():
+    """The shell substitution in the accelerate command runs deft.train.free_port: a port nothing
+    listens on, which can be bound at once (so two launches at once do not share 29500)."""
+    import socket
+
+    cmd = dc.train_command({"launch": {"kind": "accelerate", "config_file": "c.yaml"}}, sys.executable)
+    sub = cmd.split('"$(')[1].split(')"')[0]
+    port = int(subprocess.run(sub, shell=True, capture_output=True, text=True, check=True, cwd=ROOT).stdout)
+    assert 1024 <= port <= 65535
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
 
 
 def test_train_overrides_match_a_domain_by_name_or_kind():
