@@ -27,12 +27,26 @@ SETTINGS = [  # (label, settings)
     ("full lr 1e-5 bs16 x2ep", {"learning_rate": 1e-5, "batch_size": 16, "epochs": 2}),
     ("full lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2}),
     ("full lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2}),
+    ("full lr 3e-4 bs16 x2ep", {"learning_rate": 3e-4, "batch_size": 16, "epochs": 2}),
     ("top4 lr 1e-5 bs16 x2ep", {"learning_rate": 1e-5, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
     ("top4 lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
     ("top4 lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
     ("top4 lr 3e-4 bs16 x2ep", {"learning_rate": 3e-4, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
     ("top8 lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2, "train_blocks": 8}),
     ("top8 lr 3e-4 bs16 x2ep", {"learning_rate": 3e-4, "batch_size": 16, "epochs": 2, "train_blocks": 8}),
+    # with cached trunk states (train.trunk_cache): same gradients, the frozen blocks run once
+    ("top8c lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2, "train_blocks": 8,
+                                 "trunk_cache": True}),
+    ("top12c lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2, "train_blocks": 12,
+                                  "trunk_cache": True}),
+    ("top8c lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2, "train_blocks": 8,
+                                 "trunk_cache": True}),
+    ("top8c lr 3e-4 bs16 x2ep", {"learning_rate": 3e-4, "batch_size": 16, "epochs": 2, "train_blocks": 8,
+                                 "trunk_cache": True}),
+    ("top16c lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2, "train_blocks": 16,
+                                  "trunk_cache": True}),
+    ("top16c lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2, "train_blocks": 16,
+                                  "trunk_cache": True}),
 ]
 
 
@@ -48,12 +62,14 @@ def main():
     ap.add_argument("--prior-batch", type=int, default=32)
     ap.add_argument("--prior-steps", type=int, default=96)
     ap.add_argument("--eval-every", type=int, default=8)
+    ap.add_argument("--base", action="store_true", help="also score the model before fine-tuning")
+    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(a.model)
     base = {"objective": "nll", "warmup_ratio": 0.1, "lr_scheduler": "cosine", "weight_decay": 0.0,
-            "adam_beta1": 0.9, "adam_beta2": 0.95, "max_len": 64, "seed": 0}
+            "adam_beta1": 0.9, "adam_beta2": 0.95, "max_len": 64, "seed": a.seed}
     with tempfile.TemporaryDirectory() as tmp:
         if a.prior:
             dev = read_jsonl(a.data / "prior_dev.jsonl")
@@ -71,6 +87,10 @@ def main():
             return
         test = read_jsonl(a.data / "prior_dev.jsonl")
         print("| setting | steps | prior_dev exact match | train wall s |\n|---|---|---|---|")
+        if a.base:
+            from transformers import AutoModelForCausalLM
+            acc = greedy_accuracy(AutoModelForCausalLM.from_pretrained(a.model), tok, test, score)
+            print(f"| base | 0 | {acc:.3f} | 0 |", flush=True)
         for label, cfg in SETTINGS:
             if a.only and label not in a.only.split(","):
                 continue
