@@ -62,8 +62,9 @@ VLLM_VENV := .venv-vllm
 $(VLLM_VENV)/.installed: pyproject.toml workflow/envs/vllm_cpu_env.sh
 	bash workflow/envs/vllm_cpu_env.sh $(VLLM_VENV)
 
-# --resources gpu=2: one 2-process training at a time (two accelerate launches at once both bind
-# port 29500 and one fails with EADDRINUSE, as a clean-clone CI run of 1ad9c49 did).
+# --resources gpu=2: one 2-process training at a time on the 2 cores. (Two at once used to clash on
+# accelerate's port 29500, as a clean-clone CI run of 1ad9c49 did; each launch now asks for a free
+# port of its own, deft.train.free_port.)
 paper-smoke: $(VLLM_VENV)/.installed
 	rm -rf .paper-smoke && mkdir -p .paper-smoke
 	cd .paper-smoke && VLLM_CPU_KVCACHE_SPACE=1 ../$(VLLM_VENV)/bin/snakemake -s ../Snakefile --directory . \

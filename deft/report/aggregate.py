@@ -253,6 +253,17 @@ def response_checks(recs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
 
 
+def constant_scores(recs: list[dict], metric: str = "exact_match") -> dict:
+    """{(backbone, domain): the best constant answer's ``metric`` on the test items}, from any record
+    of the cell (it depends on the test set's gold answers alone)."""
+    out = {}
+    for r in recs:
+        value = (r.get("baselines") or {}).get(f"constant_{metric}")
+        if value is not None:
+            out.setdefault((r["run"]["backbone"], r["run"]["domain"]), value)
+    return out
+
+
 def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: bool = False,
               contrast_specs: list[dict] | None = None, mde_target: float | None = None) -> dict:
     """Pipeline stage: runs.csv, items.csv, cells.csv, train_logs.csv, heldout_tokens.csv, and
@@ -276,7 +287,7 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
     write_table(paper_vs_reproduced(df), out / "paper_vs_reproduced")
     write_table(forgetting(recs), out / "forgetting")
     write_table(contrasts(df, items, contrast_specs or [], mde_target), out / "contrasts")
-    write_table(recipe_checks(df, items), out / "recipe_checks")
+    write_table(recipe_checks(df, items, constants=constant_scores(recs)), out / "recipe_checks")
     regimes_t, responses = regime_checks(recs), response_checks(recs)
     write_table(regimes_t, out / "regimes")
     write_table(responses, out / "responses")

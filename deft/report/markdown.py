@@ -81,6 +81,11 @@ def warnings(tables: Path) -> list[str]:
         for r in rec[rec.holds.astype(str) == "False"].itertuples():
             out.append(f"- **Recipe requirement not met**: {r.regime} ({r.backbone}): {r.requirement}, but nll - base = "
                        f"{r.difference:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}].")
+        if "beats_constant" in rec:  # a learner that only found one frequent answer
+            for r in rec[(rec.beats_constant.astype(str) == "False") & (rec.regime != "strong")].itertuples():
+                out.append(f"- **Recipe learns no more than a constant answer**: {r.regime} ({r.backbone}): clean nll "
+                           f"{r.nll:.3f}, the best constant answer {r.constant:.3f} (nll - constant lower bound "
+                           f"{r.above_constant_low:+.3f}).")
     if con is not None and "powered" in con:
         for r in con[con.powered.astype(str) == "False"].itertuples():
             out.append(f"- **Under-powered contrast**: {r.contrast} ({r.regime}, noise {r.noise_rate}) has minimum "

@@ -178,16 +178,21 @@ def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
 
 
 RECIPE_COLUMNS = ["regime", "backbone", "domain", "metric", "requirement", "base", "nll", "difference", "ci_low",
-                  "ci_high", "holds", "n_seeds", "n_items"]
+                  "ci_high", "holds", "constant", "above_constant_low", "beats_constant", "n_seeds", "n_items"]
 STRONG_TOLERANCE = 0.03  # clean nll on the strong backbone may lose at most this much (issue #11)
 
 
 def recipe_checks(runs: pd.DataFrame, items: pd.DataFrame | None, metric: str = "exact_match",
-                  baseline: str = "nll") -> pd.DataFrame:
+                  baseline: str = "nll", constants: dict | None = None) -> pd.DataFrame:
     """Does the recipe learn? Per regime, clean ``baseline`` fine-tuning minus the base model,
     paired by test item (the base, which has no seed, is paired with every seed): in the weak and
     intermediate regimes it must beat the base (``holds``: the interval lies above 0), in the
-    strong one stay within ``STRONG_TOLERANCE`` of it (``holds``: difference >= -tolerance)."""
+    strong one stay within ``STRONG_TOLERANCE`` of it (``holds``: difference >= -tolerance).
+
+    ``constants``: {(backbone, domain): the best constant answer's score on the test items}. A base
+    at 0 is beaten by a model that learnt one frequent answer, so beside it the table gives that
+    floor and whether ``baseline`` beats it (``beats_constant``: the lower end of the interval of
+    ``baseline`` minus the constant, a fixed number given the test set, lies above 0)."""
     out = []
     if items is None:
         return pd.DataFrame(out, columns=RECIPE_COLUMNS)
@@ -207,8 +212,12 @@ def recipe_checks(runs: pd.DataFrame, items: pd.DataFrame | None, metric: str = 
         strong = key[0] == "strong"
         requirement = f"{baseline} >= base - {STRONG_TOLERANCE}" if strong else f"{baseline} beats the base"
         holds = bool(diff >= -STRONG_TOLERANCE) if strong else bool(lo > 0)
+        const = (constants or {}).get((key[1], key[2]))
+        above = np.nan if const is None else paired_ci(a, np.full_like(a, const))[1]
         out.append({**dict(zip(ROW[:4], key[:4])), "requirement": requirement, "base": float(b.mean()),
                     "nll": float(a.mean()), "difference": diff, "ci_low": lo, "ci_high": hi, "holds": holds,
+                    "constant": const, "above_constant_low": above,
+                    "beats_constant": None if const is None else bool(above > 0),
                     "n_seeds": a.shape[0], "n_items": a.shape[1]})
     return pd.DataFrame(out, columns=RECIPE_COLUMNS)
 

@@ -391,3 +391,32 @@ def test_recipe_checks_pair_nll_with_the_base_item_by_item(tmp_path):
     weak = [{**r, "run": {**r["run"], "regime": "weak"}} for r in recs]
     w = recipe_checks(tidy(weak), item_scores(weak)).iloc[0]
     assert w.requirement == "nll beats the base" and not w.holds
+
+
+def test_recipe_checks_say_whether_nll_learnt_more_than_a_constant_answer(tmp_path):
+    """Weak regime, base 0 on every item: an nll that answers the most frequent sum right on its
+    2% of the items beats the base, but not the best constant answer (which scores those same 2%);
+    one that learnt a tenth of the items beats both. The report says when only the base is beaten."""
+    from deft.report.aggregate import constant_scores, item_scores
+    from deft.report.markdown import warnings
+    from deft.report.tables import recipe_checks
+
+    n, base = 300, [0.0] * 300
+    frequent = [float(i % 50 == 0) for i in range(n)]  # 6 of 300 items share one gold answer
+    rng = np.random.default_rng(5)
+    cases = {"constant-level": frequent, "learnt": [float(f or rng.random() < 0.1) for f in frequent]}
+    for name, scores in cases.items():
+        recs = _with_samples(tmp_path / name, {("nll", s): scores for s in (0, 1, 2)}) + \
+            [_base_with_samples(tmp_path / name, base, regime="weak")]
+        recs = [{**r, "run": {**r["run"], "regime": "weak"}, "baselines": {"constant_exact_match": 6 / n}}
+                for r in recs]
+        assert constant_scores(recs) == {(recs[0]["run"]["backbone"], recs[0]["run"]["domain"]): 6 / n}
+        t = recipe_checks(tidy(recs), item_scores(recs), constants=constant_scores(recs)).iloc[0]
+        assert t.holds and t.constant == pytest.approx(6 / n)  # both beat the base at 0
+        assert bool(t.beats_constant) == (name == "learnt"), (name, t.above_constant_low)
+        t.to_frame().T.to_csv(tmp_path / name / "recipe_checks.csv", index=False)
+        said = "\n".join(warnings(tmp_path / name))
+        assert ("learns no more than a constant answer" in said) == (name == "constant-level")
+    # no baseline in the records: nothing claimed either way
+    t = recipe_checks(tidy(recs), item_scores(recs)).iloc[0]
+    assert t.beats_constant is None and np.isnan(t.above_constant_low)
