@@ -23,31 +23,25 @@ from deft.io import read_jsonl
 from deft.train.prior import greedy_accuracy
 from deft.train.trainer import train
 
-SETTINGS = [  # (label, settings)
-    ("full lr 1e-5 bs16 x2ep", {"learning_rate": 1e-5, "batch_size": 16, "epochs": 2}),
-    ("full lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2}),
-    ("full lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2}),
-    ("full lr 3e-4 bs16 x2ep", {"learning_rate": 3e-4, "batch_size": 16, "epochs": 2}),
-    ("top4 lr 1e-5 bs16 x2ep", {"learning_rate": 1e-5, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
-    ("top4 lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
-    ("top4 lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
-    ("top4 lr 3e-4 bs16 x2ep", {"learning_rate": 3e-4, "batch_size": 16, "epochs": 2, "train_blocks": 4}),
-    ("top8 lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2, "train_blocks": 8}),
-    ("top8 lr 3e-4 bs16 x2ep", {"learning_rate": 3e-4, "batch_size": 16, "epochs": 2, "train_blocks": 8}),
-    # with cached trunk states (train.trunk_cache): same gradients, the frozen blocks run once
-    ("top8c lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2, "train_blocks": 8,
-                                 "trunk_cache": True}),
-    ("top12c lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2, "train_blocks": 12,
-                                  "trunk_cache": True}),
-    ("top8c lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2, "train_blocks": 8,
-                                 "trunk_cache": True}),
-    ("top8c lr 3e-4 bs16 x2ep", {"learning_rate": 3e-4, "batch_size": 16, "epochs": 2, "train_blocks": 8,
-                                 "trunk_cache": True}),
-    ("top16c lr 1e-4 bs16 x2ep", {"learning_rate": 1e-4, "batch_size": 16, "epochs": 2, "train_blocks": 16,
-                                  "trunk_cache": True}),
-    ("top16c lr 3e-5 bs16 x2ep", {"learning_rate": 3e-5, "batch_size": 16, "epochs": 2, "train_blocks": 16,
-                                  "trunk_cache": True}),
-]
+
+def _setting(blocks, lr, cached=False):
+    """(label, settings) of one pilot row: 32 steps (2 epochs of 256 at batch 16), the top ``blocks``
+    (None: every parameter), ``cached``: on cached trunk states (train.trunk_cache; same gradients,
+    the frozen blocks run once)."""
+    where = "full" if blocks is None else f"top{blocks}{'c' if cached else ''}"
+    cfg = {"learning_rate": lr, "batch_size": 16, "epochs": 2}
+    if blocks is not None:
+        cfg["train_blocks"] = blocks
+    if cached:
+        cfg["trunk_cache"] = True
+    return f"{where} lr {lr:.0e} bs16 x2ep".replace("e-0", "e-"), cfg
+
+
+SETTINGS = ([_setting(None, lr) for lr in (1e-5, 3e-5, 1e-4, 3e-4)]
+            + [_setting(4, lr) for lr in (1e-5, 3e-5, 1e-4, 3e-4)]
+            + [_setting(8, lr) for lr in (1e-4, 3e-4)]
+            + [_setting(k, lr, cached=True) for k, lr in ((8, 3e-5), (12, 3e-5), (8, 1e-4), (8, 3e-4), (16, 1e-4),
+                                                          (16, 3e-5))])
 
 
 def main():
