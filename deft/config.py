@@ -40,6 +40,12 @@ def _no_duplicates(key, values):
 
 def check(config: dict) -> None:
     backbones, regimes, data = config["backbones"], config["regimes"], config["data"]
+    # Objectives of the config's plugins: imported, checked against the suite's contract, and exported
+    # to the processes the pipeline starts (deft.losses.plugins), before any objective name is checked.
+    try:
+        L.plugins.load(config.get("plugins", []))
+    except ValueError as err:
+        raise ValueError(f"config: {err}") from None
     for name, spec in backbones.items():
         src = spec["source"]
         need = {"prior": ["base", "domain"], "hub": ["id"], "local": ["path"]}.get(src, [])

@@ -51,16 +51,24 @@ class Objective:
     defaults: dict
     validators: dict  # param name -> (predicate, description of allowed values)
     version: int  # bumped when the objective's math or numerics change (recorded in run records)
+    module: str = ""  # the module that registered it (a plugin's, for built-ins deft.losses.*)
 
 
 REGISTRY: dict[str, Objective] = {}
 
 
 def objective(name: str, *, version: int = 1, validators: dict | None = None, **defaults):
-    """Register ``fn`` as objective ``name`` with default parameters ``defaults``."""
+    """Register ``fn(z, logp, valid, **params) -> Terms`` as objective ``name``, with default
+    parameters ``defaults`` and ``validators`` {param: (predicate, description of allowed values)}.
+    The public way to add an objective (built-ins and plugins alike, ``deft.losses.plugins``);
+    bump ``version`` when its math changes (run records carry it)."""
 
     def register(fn):
-        REGISTRY[name] = Objective(name, fn, dict(defaults), dict(validators or {}), version)
+        old = REGISTRY.get(name)
+        if old is not None and old.module != fn.__module__:
+            raise ValueError(f"objective {name!r} is already registered by {old.module}; "
+                             f"{fn.__module__} must choose another name")
+        REGISTRY[name] = Objective(name, fn, dict(defaults), dict(validators or {}), version, fn.__module__)
         return fn
 
     return register
@@ -112,7 +120,7 @@ def weighted_nll(logp: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 def deformed_terms(logp, a, keep) -> Terms:
     """Terms of the deformed log with exponent ``a`` on the ``keep`` tokens."""
     loss = torch.where(keep, deformed_log(logp, a), torch.zeros_like(logp))
-    gate = torch.where(keep, deformed_gate(logp, a), torch.zeros_like(logp))
+    gate = torch.where(keep, deformed_gate(logp, a), torch.zeros_like(logp)).detach()
     a_t = torch.as_tensor(a, dtype=logp.dtype, device=logp.device).detach()
     return Terms(loss, gate, keep, a_t.expand_as(logp) if a_t.dim() == 0 else a_t)
 

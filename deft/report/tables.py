@@ -30,11 +30,13 @@ ROW = ["regime", "backbone", "domain", "metric", "noise_rate"]
 
 
 def ordered(objectives) -> list[str]:
-    """Distinct objective names in the canonical order (deft.losses.ORDER), unknown ones last."""
-    from ..losses import ORDER
+    """Distinct objective names in the canonical order (deft.losses.order(): built-ins, then plugins
+    in config order), unregistered ones last."""
+    from ..losses import order
 
+    canonical = order()
     names = list(dict.fromkeys(objectives))
-    return sorted(names, key=lambda o: (ORDER.index(o) if o in ORDER else len(ORDER), o))
+    return sorted(names, key=lambda o: (canonical.index(o) if o in canonical else len(canonical), o))
 
 
 class Scores:

@@ -36,8 +36,7 @@ from pathlib import Path
 
 import torch
 
-import deft.losses as L
-
+from ..integrations.hf import LOSS_PATHS, HeadBypass, ObjectiveLossFunc  # noqa: F401  (LOSS_PATHS: re-exported)
 from ..io import read_jsonl
 from . import trunk
 
@@ -49,7 +48,6 @@ DEFAULTS = {
     "loss_path": "linear", "chunk_size": 512, "train_blocks": None, "trunk_cache": False,
     "loss_normalisation": "step_tokens", "master_weights": "fp32", "overlong": "drop", "prompt_wrapper": None,
 }
-LOSS_PATHS = ("linear", "logits")
 CHOICES = {"loss_normalisation": ("step_tokens", "authors"), "master_weights": ("fp32", "bf16"),
            "overlong": ("drop", "truncate")}
 
@@ -162,65 +160,31 @@ class PadCollator:
 
 # ---- the loss and its per-step statistics ------------------------------------------------------
 
-class HeadBypass(torch.nn.Module):
-    """Stands in for the LM head while training: the model then returns hidden states as
-    ``logits`` and the loss applies the head only at the counted (response) positions - on the
-    linear path chunk by chunk through ``deft.losses.linear_terms``, so the [tokens x vocab] logits
-    never exist; on the logits path as one matmul. With short answers after longer prompts most
-    positions are prompt tokens, and the head is about a fifth of a 135M model's FLOPs per token.
-    Holds the head's own (possibly tied) weight, so the state dict and the optimizer see the same
-    parameter; ``active = False`` restores ordinary logits (for generation)."""
-
-    def __init__(self, head: torch.nn.Linear):
-        super().__init__()
-        if getattr(head, "bias", None) is not None:
-            raise ValueError("the linear loss path needs an LM head without bias; set loss_path: logits")
-        self.weight = head.weight
-        self.active = True
-
-    def forward(self, x):
-        return x if self.active else torch.nn.functional.linear(x, self.weight)
-
-
-class ObjectiveLoss:
-    """``compute_loss_func`` for the Trainer: the objective on shifted logits (or, with ``head``,
-    on shifted hidden states through the chunked linear path), plus running stats."""
+class ObjectiveLoss(ObjectiveLossFunc):
+    """``compute_loss_func`` for the Trainer (``deft.integrations.hf``: the objective on shifted
+    logits, or with ``head`` on shifted hidden states through the chunked linear path), with the
+    ``authors`` normalisation and running per-step statistics."""
 
     def __init__(self, objective: str, params: dict, head: HeadBypass | None = None, chunk_size: int = 512,
                  path: str = "linear", normalisation: str = "step_tokens"):
-        L.resolve(objective, params)  # fail before any work on a bad name or parameter
-        if path not in LOSS_PATHS:
-            raise ValueError(f"loss_path={path!r} is not allowed; allowed: {list(LOSS_PATHS)}")
+        super().__init__(objective, params, head=head, path=path, chunk_size=chunk_size)
         if normalisation not in CHOICES["loss_normalisation"]:
             raise ValueError(f"loss_normalisation={normalisation!r} is not allowed; "
                              f"allowed: {list(CHOICES['loss_normalisation'])}")
-        self.objective, self.params = objective, dict(params)
-        self.head, self.chunk_size, self.path, self.normalisation = head, chunk_size, path, normalisation
+        self.normalisation = normalisation
         self.reset()
 
     def reset(self):
         self.sums = {"nll": 0.0, "p": 0.0, "gate": 0.0, "a": 0.0, "valid": 0, "kept": 0}
         self.has_a = False
 
+    def normaliser(self, t, valid, num_items_in_batch):
+        # authors: this micro-batch's token mean, whatever the step counts
+        return super().normaliser(t, valid, num_items_in_batch if self.normalisation == "step_tokens" else None)
+
     def __call__(self, outputs, labels, num_items_in_batch=None):
-        out, y = outputs.logits[:, :-1], labels[:, 1:]
-        if self.head is not None and self.head.active:  # hidden states: the head at counted positions only
-            counted = y != -100
-            out, y = out[counted], y[counted]
-            if self.path == "linear":
-                total, t = L.linear_terms(self.objective, out, self.head.weight, y, num_items=1,
-                                          chunk_size=self.chunk_size, **self.params)
-            else:
-                t = L.terms(self.objective, out @ self.head.weight.T, y, **self.params)
-                total = t.loss.sum()
-        else:
-            t = L.terms(self.objective, out, y, **self.params)
-            total = t.loss.sum()
-        valid = (y != -100).reshape(-1)
-        n_valid, n_kept = valid.sum(), t.keep.sum()
-        n = num_items_in_batch if num_items_in_batch is not None and self.normalisation == "step_tokens" else n_valid
-        loss = total / n_kept.clamp(min=1) * (n_valid / n)  # authors: this micro-batch's token mean
-        self._accumulate(t, valid, n_kept)
+        loss = super().__call__(outputs, labels, num_items_in_batch)
+        self._accumulate(self.last_terms, self.last_valid, self.last_terms.keep.sum())
         return loss
 
     @torch.no_grad()
