@@ -5,7 +5,13 @@ Run: python examples/trainer_deft.py
 import tempfile
 
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer, TrainingArguments
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DataCollatorForSeq2Seq,
+    Trainer,
+    TrainingArguments,
+)
 
 from deft.integrations.hf import DeftTrainer, compute_loss_func
 from deft.train.backbones import prepare_tiny_llama

@@ -90,7 +90,7 @@ def check_contract(name: str, *, source: str = "", n_tokens: int = 64, vocab: in
     ``gate * (softmax(z) - onehot(y))`` (what the chunked linear path, the gradient maps and the
     confident-conflict analysis rely on). Raises ValueError naming the objective and the failure."""
     from .api import terms
-    from .core import REGISTRY
+    from .core import REGISTRY, Terms
 
     where = f" (from plugin {source!r})" if source else ""
     if not NAME.match(name) or name in RESERVED:
@@ -110,6 +110,8 @@ def check_contract(name: str, *, source: str = "", n_tokens: int = 64, vocab: in
         t = terms(name, z, y, **REGISTRY[name].defaults)
     except Exception as err:  # noqa: BLE001 - any failure of the user's code is reported with its name
         fail(f"calling it on logits [{n_tokens}, {vocab}] raised {type(err).__name__}: {err}")
+    if not isinstance(t, Terms):
+        fail(f"it must return deft.losses.Terms (e.g. from weighted_terms or deformed_terms), got {type(t).__name__}")
     for field in ("loss", "gate", "keep"):
         value = getattr(t, field)
         if not isinstance(value, torch.Tensor) or value.shape != (n_tokens,):
