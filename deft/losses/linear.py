@@ -49,7 +49,9 @@ class _LinearLoss(torch.autograd.Function):
             extra["batch_p_mean"] = batch_mean_p(logp, valid)
         acc = torch.float64 if hidden.dtype == torch.float64 else torch.float32
         grad_h = torch.empty(hidden.shape, dtype=acc, device=hidden.device)
-        grad_w = torch.zeros(weight.shape, dtype=acc, device=weight.device)
+        # A frozen head (LoRA, partial fine-tuning) needs no [V, H] gradient: at 128k x 4096 that is 2 GiB.
+        need_w = ctx.needs_input_grad[1]
+        grad_w = torch.zeros(weight.shape if need_w else (0,), dtype=acc, device=weight.device)
         out = {k: torch.zeros(n_tok, dtype=acc, device=hidden.device) for k in ("loss", "gate", "logp", "a")}
         keep = torch.zeros(n_tok, dtype=torch.bool, device=hidden.device)
         has_a = False
@@ -68,7 +70,8 @@ class _LinearLoss(torch.autograd.Function):
             g = z.sub_(lse[:, None]).exp_().mul_(t.gate[:, None])
             g[torch.arange(e - s, device=g.device), y[s:e]] -= t.gate
             grad_h[s:e] = g.to(weight.dtype) @ weight if weight.dtype != acc else g @ weight
-            grad_w.addmm_(g.T, h.to(acc))
+            if need_w:
+                grad_w.addmm_(g.T, h.to(acc))
             del z, g
         n = keep.sum().clamp(min=1).to(acc) if num_items is None else torch.as_tensor(num_items, dtype=acc)
         ctx.save_for_backward(grad_h.div_(n).to(hidden.dtype), grad_w.div_(n).to(weight.dtype))
@@ -80,7 +83,8 @@ class _LinearLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss, *unused):
         grad_h, grad_w = ctx.saved_tensors
-        return grad_h * grad_loss, grad_w * grad_loss, None, None, None, None, None, None
+        grad_w = grad_w * grad_loss if ctx.needs_input_grad[1] else None
+        return grad_h * grad_loss, grad_w, None, None, None, None, None, None
 
 
 def linear_terms(objective: str, hidden, weight, labels, *, ignore_index: int = -100, num_items=None,

@@ -91,3 +91,15 @@ def test_bad_shapes_and_chunk_size():
         L.linear_loss("nll", hidden, weight[:, :-1], labels)
     with pytest.raises(ValueError, match="chunk_size=0 is not allowed"):
         L.linear_loss("nll", hidden, weight, labels, chunk_size=0)
+
+
+def test_a_frozen_head_gets_no_gradient_and_the_hidden_gradient_is_unchanged():
+    """LoRA / partial fine-tuning: the [V, H] weight gradient is neither computed nor returned."""
+    torch.manual_seed(0)
+    h = torch.randn(12, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(40, 8, dtype=torch.float64)
+    y = torch.randint(0, 40, (12,))
+    L.linear_loss("deft", h, w, y, chunk_size=5).backward()
+    ref = h.detach().clone().requires_grad_(True)
+    L.loss("deft", ref @ w.T, y).backward()
+    assert w.grad is None and torch.allclose(h.grad, ref.grad)
