@@ -58,9 +58,9 @@ rule all:
     default_target: True
 
 
-# The grid's cached files without tables, for one cell: `snakemake --cores 2 --config
-# 'grid={"regimes": ["strong"]}' records` (the grid is merged key by key; then `snakemake --cores 2
-# figures` rebuilds the full tables from every record).
+# The grid's cached files and no tables, for one cell: `snakemake --cores 2 records --config
+# 'grid={"regimes": ["strong"]}'` (the target first: --config takes every word after it; the grid is
+# merged key by key). Then `snakemake --cores 2 figures` rebuilds the full tables from every record.
 rule records:
     input:
         STUDY_BACKBONES,
