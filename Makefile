@@ -1,4 +1,7 @@
 # Two entry points (see README): `make reproduce` and `make test`. Both create .venv if missing.
+# results/ holds the shipped study's small run records (git-tracked): `make figures` rebuilds every
+# table, figure and the report from them without training; `make reproduce` recomputes them on this
+# machine and writes over them, so that `git diff --stat results/` shows what came out differently.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +10,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: reproduce test lint figures html shipped ship clean-venv paper-smoke parity constraints
+.PHONY: reproduce test lint figures html shipped clean-venv paper-smoke parity constraints
 
 # torch is pinned to the CPU wheel first: an unpinned torch pulls a multi-GB CUDA build. Every
 # package is held to the version in constraints.txt (the stack the shipped study ran on: a
@@ -26,6 +29,8 @@ constraints: $(BIN)/.installed
 	  echo "# the Makefile installs with -c constraints.txt so that a fresh machine gets the same stack."; \
 	  $(BIN)/pip freeze --exclude-editable | grep -v -i '^deft' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt
 
+# The study from scratch: the backbones are built here first, and every record older than its
+# backbone (the shipped ones, on a fresh clone) is recomputed; rerun after an interruption to resume.
 reproduce: $(BIN)/.installed
 	$(BIN)/snakemake --cores 2 --configfile config/config.yaml
 
@@ -35,22 +40,17 @@ test: $(BIN)/.installed lint
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
+# Tables, figures and report from the run records under results/ (the shipped study's on a fresh
+# clone, this machine's after `make reproduce`): the `figures` target alone never plans training.
 figures: $(BIN)/.installed
-	$(BIN)/snakemake --cores 2 figures --rerun-triggers mtime
+	$(BIN)/snakemake --cores 2 figures
 
 # Snakemake's self-contained HTML report (figures, tables, captions, provenance, runtimes) of results/.
-html: $(BIN)/.installed
-	$(BIN)/snakemake --cores 2 --report results/report.html
+html: figures
+	$(BIN)/snakemake --cores 2 --report results/report.html figures
 
-# Tables, figures and report of the shipped embedded study (shipped/embedded/), without training.
-shipped: $(BIN)/.installed
-	$(BIN)/python -m deft.regenerate shipped/embedded results/shipped
-
-# After `make reproduce`: replace the shipped study by this machine's results (small files only).
-ship: $(BIN)/.installed
-	rm -rf shipped/embedded/runs shipped/embedded/base shipped/embedded/analysis shipped/embedded/priors \
-		shipped/embedded/reference
-	$(BIN)/python -m deft.regenerate --ship results shipped/embedded
+# The former name of `make figures` (the shipped study now lives in results/ itself).
+shipped: figures
 
 clean-venv:
 	rm -rf $(VENV) .venv-vllm

@@ -136,17 +136,39 @@ def check(config: dict) -> None:
 
 
 def _check_contrasts(config: dict) -> None:
-    grid = config["grid"]
-    labels = sorted({config["regimes"][r].get("regime", r) for r in grid["regimes"]})
+    """Each pre-registered contrast must name a regime label of the config and known objectives (a
+    misspelling is refused); one outside the grid, a noise rate the grid lacks included, is left out
+    and said so (``grid_contrasts``): a grid reduced on the command line defines fewer rates."""
+    labels = sorted({r.get("regime", name) for name, r in config["regimes"].items()})
     for i, c in enumerate(config.get("analysis", {}).get("contrasts", [])):
         if c["regime"] not in labels:
-            _fail(f"analysis.contrasts[{i}].regime", c["regime"], f"allowed: a regime of the grid {labels}")
+            _fail(f"analysis.contrasts[{i}].regime", c["regime"], f"allowed: a regime label of the config {labels}")
         for side in ("a", "b"):
-            if c[side] not in grid["objectives"]:
-                _fail(f"analysis.contrasts[{i}].{side}", c[side], f"allowed: an objective of the grid {grid['objectives']}")
-        rates = {0.0, *grid["noise_rates"]}
-        if c["noise_rate"] not in rates:
-            _fail(f"analysis.contrasts[{i}].noise_rate", c["noise_rate"], f"allowed: {sorted(rates)}")
+            if c[side] not in L.OBJECTIVES:
+                _fail(f"analysis.contrasts[{i}].{side}", c[side], f"allowed: {sorted(L.OBJECTIVES)}")
+
+
+def grid_contrasts(config: dict) -> tuple[list[dict], list[tuple[dict, str]]]:
+    """The pre-registered contrasts this grid can estimate, and (contrast, reason) for each it
+    cannot: a reduced grid (e.g. ``--config 'grid={"regimes": ["strong"]}'``) keeps the contrasts of
+    the cells it contains and leaves out the others, saying why."""
+    grid = config["grid"]
+    cells = [config["regimes"][r] for r in grid["regimes"]]
+    labels = [r.get("regime", name) for name, r in zip(grid["regimes"], cells)]
+    kept, left_out = [], []
+    for c in config.get("analysis", {}).get("contrasts", []):
+        rates = {0.0, *(rate for label, r in zip(labels, cells) if label == c["regime"]
+                        for rate in r.get("noise_rates", grid["noise_rates"]))}
+        missing = [o for o in (c["a"], c["b"]) if o not in grid["objectives"]]
+        if c["regime"] not in labels:
+            left_out.append((c, f"regime {c['regime']} is not in grid.regimes {grid['regimes']}"))
+        elif missing:
+            left_out.append((c, f"objective {missing[0]} is not in grid.objectives {grid['objectives']}"))
+        elif c["noise_rate"] not in rates:
+            left_out.append((c, f"noise rate {c['noise_rate']} is not among the cell's rates {sorted(rates)}"))
+        else:
+            kept.append(c)
+    return kept, left_out
 
 
 def domain_prompt_format(config: dict, domain: str) -> str:

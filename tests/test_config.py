@@ -202,3 +202,39 @@ def test_evaluate_settings_fit_every_paper_cell_in_its_backbones_context():
                               ("qwen2.5-math-7b", "math"), ("qwen2.5-math-7b", "medical-qwen")]
     with pytest.raises(ValueError, match="backbone id 'org/unknown' has no facts in .*backbones.csv"):
         dc.backbone_facts("org/unknown")
+
+
+@pytest.mark.parametrize("contrast,match", [
+    ({"regime": "stronk", "noise_rate": 0.3, "a": "deft", "b": "nll"},
+     "analysis.contrasts\\[0\\].regime = 'stronk' is not allowed; allowed: a regime label of the config "
+     "\\['intermediate', 'strong', 'weak'\\]"),
+    ({"regime": "strong", "noise_rate": 0.3, "a": "deftt", "b": "nll"}, "analysis.contrasts\\[0\\].a = 'deftt'"),
+])
+def test_a_misspelt_contrast_is_refused_even_in_a_reduced_grid(contrast, match):
+    cfg = edit(["analysis", "contrasts"], [contrast])
+    cfg["grid"]["regimes"] = ["strong"]
+    with pytest.raises(ValueError, match=match):
+        check(cfg)
+
+
+def test_a_reduced_grid_keeps_its_contrasts_and_says_which_it_leaves_out():
+    contrasts = BASE["analysis"]["contrasts"]
+    assert dc.grid_contrasts(BASE) == (contrasts, [])
+    strong = edit(["grid", "regimes"], ["strong"])
+    check(strong)  # the weak regime's contrasts no longer refuse the grid
+    kept, left_out = dc.grid_contrasts(strong)
+    assert [(c["a"], c["b"], c["regime"], c["noise_rate"]) for c in kept] == [("deft", "nll", "strong", 0.3)]
+    assert [(c["a"], c["b"], c["regime"]) for c, _ in left_out] == [("nll", "neg_p", "weak"), ("deft", "neg_p", "weak")]
+    assert all(why == "regime weak is not in grid.regimes ['strong']" for _, why in left_out)
+    fewer = edit(["grid", "objectives"], ["nll", "deft"])
+    fewer["grid"]["noise_rates"] = [0.0]
+    check(fewer)
+    kept, left_out = dc.grid_contrasts(fewer)
+    assert kept == [] and [why for _, why in left_out] == [
+        "noise rate 0.3 is not among the cell's rates [0.0]",
+        "objective neg_p is not in grid.objectives ['nll', 'deft']",
+        "objective neg_p is not in grid.objectives ['nll', 'deft']"]
+    # a rate the grid lacks cannot be told from a grid reduced on the command line: left out, and said
+    odd = edit(["analysis", "contrasts"], [{"regime": "strong", "noise_rate": 0.25, "a": "deft", "b": "nll"}])
+    check(odd)
+    assert [why for _, why in dc.grid_contrasts(odd)[1]] == ["noise rate 0.25 is not among the cell's rates [0.0, 0.3]"]

@@ -265,10 +265,12 @@ def constant_scores(recs: list[dict], metric: str = "exact_match") -> dict:
 
 
 def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: bool = False,
-              contrast_specs: list[dict] | None = None, mde_target: float | None = None) -> dict:
+              contrast_specs: list[dict] | None = None, mde_target: float | None = None,
+              left_out_contrasts: list | None = None) -> dict:
     """Pipeline stage: runs.csv, items.csv, cells.csv, train_logs.csv, heldout_tokens.csv, and
     table1, table1_ci, paired_vs_nll, improvement_probability, paper_vs_reproduced, forgetting,
-    contrasts (``contrast_specs``, config analysis.contrasts), regimes and responses as CSV,
+    contrasts (``contrast_specs``, config analysis.contrasts; ``left_out_contrasts``, (spec, reason)
+    pairs of those outside a reduced grid, are listed as left out), regimes and responses as CSV,
     Markdown and LaTeX. Regime labels that do not hold and collapsed runs are logged."""
     recs, bad = load_records(record_paths, skip_bad=skip_bad)
     if not recs:
@@ -286,7 +288,7 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
     write_table(improvement_probability(df, items), out / "improvement_probability")
     write_table(paper_vs_reproduced(df), out / "paper_vs_reproduced")
     write_table(forgetting(recs), out / "forgetting")
-    write_table(contrasts(df, items, contrast_specs or [], mde_target), out / "contrasts")
+    write_table(contrasts(df, items, contrast_specs or [], mde_target, left_out_contrasts or []), out / "contrasts")
     write_table(recipe_checks(df, items, constants=constant_scores(recs)), out / "recipe_checks")
     regimes_t, responses = regime_checks(recs), response_checks(recs)
     write_table(regimes_t, out / "regimes")

@@ -90,6 +90,11 @@ def warnings(tables: Path) -> list[str]:
         for r in con[con.powered.astype(str) == "False"].itertuples():
             out.append(f"- **Under-powered contrast**: {r.contrast} ({r.regime}, noise {r.noise_rate}) has minimum "
                        f"detectable effect {r.mde:.3f} > target {r.mde_target}.")
+    if con is not None and "verdict" in con:
+        gone = con[con.verdict.astype(str).str.startswith("left out")]
+        if len(gone):
+            out.append("- **Contrasts left out** (outside this grid): " + "; ".join(
+                f"{r.contrast} ({r.regime}, noise {r.noise_rate})" for r in gone.itertuples()) + ".")
     unchecked = []  # a check that has nothing to check is said so, never reported as passed
     if reg is not None and "holds" in reg and reg.holds.isna().any():
         unchecked.append("regime labels without a band (config regime_checks)")

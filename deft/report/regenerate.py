@@ -1,13 +1,15 @@
 """Every table, figure and the report from cached results alone: no training, no evaluation.
 
     python -m deft.regenerate SRC OUT [--config config/config.yaml]
-    python -m deft.regenerate --ship results shipped/embedded
+    python -m deft.regenerate --ship results elsewhere/
 
-SRC is a results folder (``results/`` or a shipped copy such as ``shipped/embedded/``): run and
-base ``record.json`` files with their ``train_log.jsonl`` and ``tokens.csv`` beside them, and the
-``analysis/**/token_stats.csv`` files. OUT gets ``tables/``, ``figures/`` and ``report.md``, through
-the same functions and figure scripts the pipeline's rules run. ``--ship`` copies exactly those
-small files (never model weights) from a results folder into a shipped folder.
+SRC is a results folder (``results/``, which holds the shipped study's records on a fresh clone,
+or a copy of one): run and base ``record.json`` files with their ``train_log.jsonl`` and
+``tokens.csv`` beside them, and the ``analysis/**/token_stats.csv`` files. OUT gets ``tables/``,
+``figures/`` and ``report.md``, through the same functions and figure scripts the pipeline's rules
+run (``snakemake --cores 2 figures`` does the same inside ``results/``). ``--ship`` copies exactly
+the small files git tracks under ``results/`` (``CACHED``; never model weights) from a results
+folder into another, e.g. to keep one machine's study beside another's.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 FIGURES = Path(__file__).resolve().parents[2] / "paper_figures"
-SHIPPED = ("record.json", "train_log.jsonl", "tokens.csv", "samples.jsonl", "train.json", "token_stats.csv",
+# The small files of a study that git tracks under results/ (.gitignore names the same).
+CACHED = ("record.json", "train_log.jsonl", "tokens.csv", "samples.jsonl", "train.json", "token_stats.csv",
            "summary.json", "reference.jsonl")
 
 
@@ -72,7 +75,7 @@ def ship(results, dest) -> int:
     n = 0
     for sub in ("runs", "base", "analysis", "priors", "reference"):
         for path in sorted((results / sub).rglob("*")):
-            if path.is_file() and path.name in SHIPPED and "model" not in path.parts:
+            if path.is_file() and path.name in CACHED and "model" not in path.parts:
                 target = dest / path.relative_to(results)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target)

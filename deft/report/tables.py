@@ -148,11 +148,12 @@ CONTRAST_COLUMNS = ["contrast", "regime", "backbone", "domain", "metric", "noise
 
 
 def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
-              mde_target: float | None = None) -> pd.DataFrame:
+              mde_target: float | None = None, left_out: list = ()) -> pd.DataFrame:
     """The pre-registered contrasts (config ``analysis.contrasts``): ``a - b`` in one regime at one
     noise rate, paired by seed and item, with its 95% CI, minimum detectable effect (80% power) and
     verdict; ``powered`` says whether the MDE is within ``mde_target``. A contrast whose runs are
-    missing is listed with empty numbers, not dropped."""
+    missing is listed with empty numbers and verdict "not run", not dropped; one outside a reduced
+    grid (``left_out``: (spec, reason) pairs, deft.config.grid_contrasts) with "left out: <reason>"."""
     scores, out = Scores(runs, items), []
     for spec in specs:
         metric = spec.get("metric", "exact_match")
@@ -176,6 +177,10 @@ def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
         if not found:
             out.append({"contrast": name, "regime": spec["regime"], "metric": metric, "noise_rate": spec["noise_rate"],
                         "mde_target": mde_target, "verdict": "not run"})
+    for spec, reason in left_out:
+        out.append({"contrast": f"{spec['a']} - {spec['b']}", "regime": spec["regime"],
+                    "metric": spec.get("metric", "exact_match"), "noise_rate": spec["noise_rate"],
+                    "mde_target": mde_target, "verdict": f"left out: {reason}"})
     return pd.DataFrame(out, columns=CONTRAST_COLUMNS)
 
 

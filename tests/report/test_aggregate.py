@@ -298,6 +298,22 @@ def test_contrasts_are_paired_with_mde_and_a_missing_one_is_listed(tmp_path):
     assert loose.powered is False or loose.powered == False  # noqa: E712
 
 
+def test_a_contrast_outside_a_reduced_grid_is_listed_as_left_out_not_as_not_run(tmp_path):
+    from deft.report.aggregate import item_scores
+    from deft.report.markdown import warnings
+    from deft.report.tables import contrasts
+
+    per = {(o, s): [1.0, 0.0, 1.0, 1.0] for o in ("nll", "deft") for s in (0, 1)}
+    recs = _with_samples(tmp_path, per)
+    weak = {"regime": "weak", "noise_rate": 0.0, "a": "nll", "b": "neg_p"}
+    t = contrasts(tidy(recs), item_scores(recs), [{"regime": "strong", "noise_rate": 0.0, "a": "deft", "b": "nll"}],
+                  mde_target=0.05, left_out=[(weak, "regime weak is not in grid.regimes ['strong']")])
+    assert list(t.verdict) == ["identical", "left out: regime weak is not in grid.regimes ['strong']"]
+    assert t.iloc[1].contrast == "nll - neg_p" and np.isnan(t.iloc[1].difference)
+    t.to_csv(tmp_path / "contrasts.csv", index=False)
+    assert "- **Contrasts left out** (outside this grid): nll - neg_p (weak, noise 0.0)." in warnings(tmp_path)
+
+
 def test_regime_checks_fire_when_a_label_cannot_hold(tmp_path):
     """A base model scoring 0.0 labelled strong (band >= 0.8) or 0.5 labelled weak is flagged in the
     record's check, in the regimes table and at the top of the report."""

@@ -121,7 +121,7 @@ def test_figures_analyses_report_and_second_run_does_nothing(pipeline):
     assert ((tokens.p_y > 0) & (tokens.p_y <= 1) & (tokens.grad >= 0) & (tokens.grad <= 2 ** 0.5 + 1e-6)).all()
     report = (work / "results/report.md").read_text()
     assert "## Table 1" in report and "## Provenance of each run record" in report
-    # the cached results alone rebuild every table and figure and the report (what `make shipped` does)
+    # the cached results alone rebuild every table and figure and the report (`python -m deft.regenerate`; `snakemake figures` does the same in place)
     shipped = work / "shipped"
     assert subprocess.run([sys.executable, "-m", "deft.regenerate", "--ship", "results", "shipped"], cwd=work,
                           timeout=60).returncode == 0

@@ -26,7 +26,8 @@ rule aggregate:
         responses=report(table_files("responses"), caption="../report/responses.rst", category=TABLES),
     params:
         options=config.get("aggregate", {}),
-        contrasts=config.get("analysis", {}).get("contrasts", []),
+        contrasts=CONTRASTS,
+        left_out_contrasts=LEFT_OUT_CONTRASTS,
         mde_target=config.get("analysis", {}).get("mde_target"),
     log:
         "results/logs/aggregate.log",
@@ -115,7 +116,8 @@ rule report:
         "../scripts/report.py"
 
 
-# Every table and figure and the report; from cached run records alone when they exist.
+# Every table and figure and the report. Alone on the command line (`snakemake --cores 2 figures`)
+# it reads the run records under results/ and never trains (common.smk FROM_CACHE).
 rule figures:
     input:
         rules.report.input,

@@ -3,50 +3,53 @@
 # Forgetting: each backbone's reference set (its own greedy answers to another domain's prompts).
 
 
-rule reference_set:
-    input:
-        model="results/backbones/{backbone}",
-        test=lambda wc: f"results/data/domain={dc.reference_domain(config, wc.backbone)}/test.jsonl",
-    output:
-        "results/reference/backbone={backbone}/reference.jsonl",
-    params:
-        n_examples=ANALYSIS_EXAMPLES,
-        max_new_tokens=config.get("analysis", {}).get("reference_max_new_tokens", 32),
-    threads: 1
-    log:
-        "results/logs/reference_set/{backbone}.log",
-    benchmark:
-        "results/benchmarks/reference_set/{backbone}.tsv"
-    resources:
-        mem_mb=4000,
-    conda:
-        ENV
-    script:
-        "../scripts/reference_set.py"
+# They read models: not defined for `snakemake figures` (common.smk FROM_CACHE).
+if not FROM_CACHE:
+
+    rule reference_set:
+        input:
+            model="results/backbones/{backbone}",
+            test=lambda wc: f"results/data/domain={dc.reference_domain(config, wc.backbone)}/test.jsonl",
+        output:
+            "results/reference/backbone={backbone}/reference.jsonl",
+        params:
+            n_examples=ANALYSIS_EXAMPLES,
+            max_new_tokens=config.get("analysis", {}).get("reference_max_new_tokens", 32),
+        threads: 1
+        log:
+            "results/logs/reference_set/{backbone}.log",
+        benchmark:
+            "results/benchmarks/reference_set/{backbone}.tsv"
+        resources:
+            mem_mb=4000,
+        conda:
+            ENV
+        script:
+            "../scripts/reference_set.py"
 
 
-rule token_stats:
-    input:
-        model="results/backbones/{backbone}",
-        train="results/data/domain={domain}/noise={noise}/seed=0/train.jsonl",
-        audit="results/data/domain={domain}/noise={noise}/seed=0/audit.json",
-    output:
-        "results/analysis/backbone={backbone}/domain={domain}/noise={noise}/token_stats.csv",
-    params:
-        objectives=lambda wc: {o: dc.objective_params(config, o) for o in config["grid"]["objectives"]},
-        identity=lambda wc: {"regime": dc.regime_of(config, wc.backbone, wc.domain), "backbone": wc.backbone,
-                             "domain": wc.domain, "noise": wc.noise},
-        n_examples=ANALYSIS_EXAMPLES,
-        wrapper=lambda wc: dc.train_settings(config, wc.backbone, wc.domain).get("prompt_wrapper"),
-    threads: 1
-    log:
-        "results/logs/token_stats/{backbone}/{domain}/{noise}.log",
-    resources:
-        mem_mb=6000,
-    conda:
-        ENV
-    script:
-        "../scripts/token_stats.py"
+    rule token_stats:
+        input:
+            model="results/backbones/{backbone}",
+            train="results/data/domain={domain}/noise={noise}/seed=0/train.jsonl",
+            audit="results/data/domain={domain}/noise={noise}/seed=0/audit.json",
+        output:
+            "results/analysis/backbone={backbone}/domain={domain}/noise={noise}/token_stats.csv",
+        params:
+            objectives=lambda wc: {o: dc.objective_params(config, o) for o in config["grid"]["objectives"]},
+            identity=lambda wc: {"regime": dc.regime_of(config, wc.backbone, wc.domain), "backbone": wc.backbone,
+                                 "domain": wc.domain, "noise": wc.noise},
+            n_examples=ANALYSIS_EXAMPLES,
+            wrapper=lambda wc: dc.train_settings(config, wc.backbone, wc.domain).get("prompt_wrapper"),
+        threads: 1
+        log:
+            "results/logs/token_stats/{backbone}/{domain}/{noise}.log",
+        resources:
+            mem_mb=6000,
+        conda:
+            ENV
+        script:
+            "../scripts/token_stats.py"
 
 
 rule collect_token_stats:

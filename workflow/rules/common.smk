@@ -1,5 +1,6 @@
 # Config checks beyond the schema, the grid, and input functions. No rules here.
 import json
+import os
 import re
 import sys
 
@@ -8,6 +9,12 @@ from snakemake.settings.types import DeploymentMethod
 
 dc.check(config)
 RUNS = dc.runs(config)
+# Pre-registered contrasts outside a reduced grid (e.g. --config 'grid={"regimes": ["strong"]}')
+# are left out, said here and listed in the contrasts table as such; a misspelt one is refused above.
+CONTRASTS, LEFT_OUT_CONTRASTS = dc.grid_contrasts(config)
+for _c, _why in LEFT_OUT_CONTRASTS:
+    print(f"note: contrast {_c['a']} - {_c['b']} ({_c['regime']}, noise {_c['noise_rate']}) is left out: {_why}",
+          file=sys.stderr)
 RUN_KEYS = "backbone={backbone}/domain={domain}/objective={objective}/noise={noise}/seed={seed}"
 BASE_KEYS = "backbone={backbone}/domain={domain}"
 ENV = "../envs/deft.yaml"
@@ -22,6 +29,26 @@ ANALYSIS_EXAMPLES = config.get("analysis", {}).get("examples", 64)
 # Categories of `snakemake --report` (outputs marked report() in the rule files).
 TABLES, FIGURES = "Tables", "Figures"
 EVAL_ENV = "../envs/vllm.yaml" if config["evaluate"]["backend"] == "vllm" else ENV
+
+
+def _command_line_targets():
+    """The targets on Snakemake's command line, or None where they cannot be told (Snakemake reads
+    the Snakefile before it hands its targets to the DAG, so they are parsed here from sys.argv)."""
+    if not sys.argv or "snakemake" not in sys.argv[0]:
+        return None
+    from snakemake.cli import get_argument_parser
+
+    try:
+        return get_argument_parser().parse_known_args(sys.argv[1:])[0].targets
+    except (Exception, SystemExit):
+        return None
+
+
+# `snakemake figures` and nothing else: tables, figures and report from the run records under
+# results/ only. The Snakefile then defines no rule that writes a record, so none is ever planned
+# however the records' modification times fall (a fresh clone has arbitrary ones) and whatever is
+# absent (models, data); a missing record is an error naming it.
+FROM_CACHE = _command_line_targets() == ["figures"]
 
 
 def run_file(name, root="results/runs"):
@@ -179,3 +206,39 @@ def _shard_run_params(backbone, domain, seed):
             "outputs": {k: run_file(f).format(**w) for k, f in (("log", "train_log.jsonl"), ("summary", "train.json"),
                         ("record", "record.json"), ("samples", "samples.jsonl"), ("tokens", "tokens.csv"))}})
     return out
+
+
+# ---- cached files: what git tracks under results/, what `figures` reads -----------------------
+# The small files of a study that git tracks under results/ (.gitignore, deft.report.regenerate.CACHED).
+RUN_CACHED = ("record.json", "train.json", "train_log.jsonl", "samples.jsonl", "tokens.csv")
+BASE_CACHED = ("record.json", "samples.jsonl", "tokens.csv")
+STUDY_BACKBONES = sorted({backbone_dir(b) for b, _ in base_cells()})
+
+
+def cached_files():
+    """Every cached file of the grid: run and base records with the files beside them, token
+    statistics, the priors' summaries and logs, the reference sets."""
+    out = [p for name in RUN_CACHED for p in run_paths(run_file(name))]
+    out += [base_file(name).format(backbone=b, domain=d) for b, d in base_cells() for name in BASE_CACHED]
+    out += analysis_paths()
+    for b in sorted({b for b, _ in base_cells()}):
+        out += prior_summary(_Wildcards(backbone=b))
+        out += [f"results/priors/{b}/train_log.jsonl"] if config["backbones"][b]["source"] == "prior" else []
+        out += [p for p in reference_test(_Wildcards(backbone=b)) if p.startswith("results/reference/")]
+    return out
+
+
+def check_cached():
+    """For `snakemake figures`: every file the tables read must be under results/ already."""
+    need = [p for name in RUN_CACHED if name != "train.json" for p in run_paths(run_file(name))]
+    need += [base_file(name).format(backbone=b, domain=d) for b, d in base_cells() for name in BASE_CACHED]
+    need += analysis_paths()
+    missing = [p for p in need if not os.path.exists(p)]
+    if missing:
+        raise ValueError(f"snakemake figures reads the run records under results/ and trains nothing, but "
+                         f"{len(missing)} of the {len(need)} files of this grid are missing, e.g. {missing[0]}; "
+                         "run the study first (snakemake --cores 2, or the cell's `records` target)")
+
+
+if FROM_CACHE:
+    check_cached()
