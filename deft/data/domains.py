@@ -134,11 +134,18 @@ def _corrupt_math(response: str, rng: random.Random, pool: list[str]) -> str:
 
 
 def _corrupt_medical(response: str, rng: random.Random, pool: list[str]) -> str:
-    """The final \\boxed{} choice letter replaced by another of A-D."""
-    from .answers import medical_letter
+    """The choice letter in the final \\boxed{} replaced, in place (``Option C`` -> ``Option A``), by
+    another of A-D: the noisy label always names another option, in the clean label's format."""
+    from .answers import boxed_letter_span, last_boxed
 
-    old = medical_letter(response)
-    return _replace_last_boxed(response, rng.choice([c for c in "ABCD" if c != old]))
+    old = last_boxed(response)
+    span = boxed_letter_span(old) if old is not None else None
+    if span is None:
+        raise ValueError(f"cannot corrupt a medical response whose final \\boxed{{}} states no choice letter "
+                         f"(C, (C), Option C, C. text): {response[-120:]!r}")
+    letter = old[span[0]:span[1]].upper()
+    new = rng.choice([c for c in "ABCD" if c != letter])
+    return _replace_last_boxed(response, old[:span[0]] + new + old[span[1]:])
 
 
 def _hub_only(name):

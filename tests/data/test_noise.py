@@ -102,3 +102,29 @@ def test_paper_scale_corruption_changes_only_the_final_boxed_answer():
     med = "The nerve is ulnar. \\boxed{B}"
     wrong = DOMAINS["medical"].corrupt(med, random.Random(0), [med])
     assert wrong.startswith("The nerve is ulnar. \\boxed{") and medical_letter(wrong) in "ACD"
+
+
+@pytest.mark.parametrize("clean, letter", [
+    ("The answer is \\boxed{B}.", "B"), ("So \\boxed{Option C}", "C"), ("\\boxed{(D)}", "D"),
+    ("\\boxed{\\text{A}}", "A"), ("\\boxed{C. Ulnar nerve}", "C"), ("\\boxed{Answer: B}", "B")])
+def test_medical_noise_always_names_another_option_in_the_same_format(clean, letter):
+    """`\\boxed{Option C}` used to be read as I (of OPTION), so the noise could write back C."""
+    import random
+
+    from deft.data.answers import medical_letter
+    from deft.data.domains import DOMAINS
+
+    assert medical_letter(clean) == letter
+    for seed in range(20):
+        wrong = DOMAINS["medical"].corrupt(clean, random.Random(seed), [clean])
+        assert medical_letter(wrong) in set("ABCD") - {letter}
+        assert sum(a != b for a, b in zip(wrong, clean)) == 1 and len(wrong) == len(clean)  # only the letter
+
+
+def test_medical_noise_refuses_a_response_without_a_choice_letter():
+    import random
+
+    from deft.data.domains import DOMAINS
+
+    with pytest.raises(ValueError, match="states no choice letter"):
+        DOMAINS["medical"].corrupt("So \\boxed{Diabetes}", random.Random(0), [])
