@@ -92,7 +92,9 @@ class ObjectiveLossFunc:
         """What the summed loss of this micro-batch is divided by (see the module docstring)."""
         n_valid, n_kept = valid.sum(), t.keep.sum()
         n = n_valid if num_items_in_batch is None else num_items_in_batch
-        return n_kept.clamp(min=1) * n / n_valid.clamp(min=1)
+        # At least 1: a micro-batch without a target token (truncation can make one) contributes a
+        # zero loss and gradient, as in the authors' code, not 0 / 0.
+        return (n_kept.clamp(min=1) * n / n_valid.clamp(min=1)).clamp(min=1)
 
     def __call__(self, outputs, labels, num_items_in_batch=None):
         if labels is None:

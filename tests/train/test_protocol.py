@@ -113,3 +113,16 @@ def test_bf16_master_weights_train_and_save_bf16_weights(tiny_model, tmp_path):
     assert {t.dtype for t in load_file(tmp_path / "f" / "model.safetensors").values()} == {torch.float32}
     with pytest.raises(ValueError, match="train.master_weights = 'fp16' is not allowed; allowed: \\['fp32', 'bf16'\\]"):
         train(tiny_model, data, tmp_path / "x", tmp_path / "x.jsonl", {"master_weights": "fp16"})
+
+
+@pytest.mark.parametrize("normalisation", ["authors", "step_tokens"])
+def test_a_micro_batch_without_targets_gives_zero_not_nan(normalisation):
+    """Truncation can leave a micro-batch with no counted token: loss and gradient 0 (the authors'
+    code), not NaN."""
+    logits = torch.randn(2, 5, 11, requires_grad=True)
+    labels = torch.full((2, 5), -100)
+    fn = ObjectiveLoss("deft", {}, path="logits", normalisation=normalisation)
+    for n in (None, torch.tensor(0), torch.tensor(7)):
+        loss = fn(Out(logits), labels, num_items_in_batch=n)
+        loss.backward()
+        assert loss.item() == 0 and torch.isfinite(logits.grad).all() and (logits.grad == 0).all()
