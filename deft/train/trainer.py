@@ -28,6 +28,7 @@ killed run resumes from the last one. A non-finite gradient stops the run before
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -358,6 +359,41 @@ def full_head(model):
             head.active = was
 
 
+STAMP = "settings.sha256"  # in <out>.work: the settings its checkpoints were trained with
+
+
+def settings_hash(cfg: dict, model_dir, train_path) -> str:
+    """What a checkpoint must share with this run to be resumed: every setting, the backbone
+    folder and the training data's bytes."""
+    data = hashlib.sha256(Path(train_path).read_bytes()).hexdigest()
+    key = json.dumps({"settings": cfg, "model": str(Path(model_dir).resolve()), "data": data}, sort_keys=True,
+                     default=str)
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def resume_point(work: Path, stamp: str) -> tuple[str | None, list[Path]]:
+    """(the newest complete checkpoint in ``work`` trained with these settings, or None; the folders
+    to remove first). Complete: its trainer_state.json, which the Trainer writes last, is there and
+    names the checkpoint's step. Checkpoints of other settings (or unmarked ones) are all discarded."""
+    if not work.exists():
+        return None, []
+    marked = work / STAMP
+    if not marked.is_file() or marked.read_text().strip() != stamp:
+        return None, [work]
+    complete, broken = {}, []
+    for folder in work.glob("checkpoint-*"):
+        try:
+            state = json.loads((folder / "trainer_state.json").read_text())
+            ok = int(state["global_step"]) == int(folder.name.rsplit("-", 1)[-1])
+        except (OSError, ValueError, KeyError):
+            ok = False
+        if ok:
+            complete[int(folder.name.rsplit("-", 1)[-1])] = folder
+        else:
+            broken.append(folder)
+    return (str(complete[max(complete)]) if complete else None), broken
+
+
 def _truncate_log(path: Path, step: int) -> None:
     """On resume, keep the log lines of the steps the checkpoint already contains."""
     if path.exists():
@@ -373,7 +409,6 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     for the run record.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
 
     unknown = set(cfg) - set(DEFAULTS)
     if unknown:
@@ -438,12 +473,19 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
 
     # Several processes (torchrun / accelerate launch) share out_dir: files are touched by rank 0 only.
     main, barrier = trainer.is_world_process_zero(), trainer.accelerator.wait_for_everyone
-    resume = get_last_checkpoint(str(work)) if work.exists() else None
-    if main and resume:
-        _truncate_log(work_log, int(resume.rsplit("-", 1)[-1]))
-    elif main:
-        work.mkdir(parents=True, exist_ok=True)
-        work_log.write_text("")
+    stamp = settings_hash(cfg, model_dir, train_path)
+    resume, discard = resume_point(work, stamp)  # every rank reads the same folder before rank 0 edits it
+    barrier()
+    if main:
+        for folder in discard:
+            print(f"train: discarding {folder} (a checkpoint a kill interrupted, or of other settings)", flush=True)
+            shutil.rmtree(folder, ignore_errors=True)
+        if resume:
+            _truncate_log(work_log, int(resume.rsplit("-", 1)[-1]))
+        else:
+            work.mkdir(parents=True, exist_ok=True)
+            (work / STAMP).write_text(stamp)
+            work_log.write_text("")
     barrier()
     t0 = time.perf_counter()
     with top_only:  # trunk_cache: the lower blocks are skipped while training, restored for saving

@@ -47,6 +47,10 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_identical(tiny_model, d
                            str(out), str(log)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert (tmp_path / "resumed.work" / "checkpoint-4").is_dir() and not out.exists()
+    # a kill while checkpoint-6 was being written: weights there, trainer_state.json (written last) not
+    partial = tmp_path / "resumed.work" / "checkpoint-6"
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"half a file")
     summary = train(tiny_model, data, out, log, SETTINGS)
     assert summary["resumed_from"].endswith("checkpoint-4") and summary["steps"] == 6
     a, b = weights(whole), weights(out)
@@ -54,6 +58,21 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_identical(tiny_model, d
     steps = [json.loads(x)["step"] for x in log.read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
     assert not (tmp_path / "resumed.work").exists()
+
+
+def test_checkpoints_of_other_settings_are_not_resumed(tiny_model, data, tmp_path):
+    out, log = tmp_path / "run", tmp_path / "run.jsonl"
+    proc = subprocess.run([sys.executable, "-c", KILL_AT_STEP_5.format(settings=SETTINGS), str(tiny_model), str(data),
+                           str(out), str(log)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9 and (tmp_path / "run.work" / "checkpoint-4").is_dir()
+    changed = {**SETTINGS, "learning_rate": 5e-4}
+    summary = train(tiny_model, data, out, log, changed)
+    assert summary["resumed_from"] is None and summary["steps"] == 6
+    assert [json.loads(x)["step"] for x in log.read_text().splitlines()] == [1, 2, 3, 4, 5, 6]
+    fresh = tmp_path / "fresh"
+    train(tiny_model, data, fresh, tmp_path / "fresh.jsonl", changed)
+    a, b = weights(fresh), weights(out)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_same_seed_same_weights_other_seed_differs(tiny_model, data, tmp_path):
