@@ -63,7 +63,7 @@ def _load(dataset: str, split: str):
         offline = os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
         raise RuntimeError(
             f"dataset {dataset!r} (split {split!r}) could not be loaded{' offline' if offline else ''} "
-            f"({type(err).__name__}: {str(err)[:200]}). Pre-stage it with `huggingface-cli download --repo-type "
+            f"({type(err).__name__}: {str(err)[:200]}). Pre-stage it with `hf download --repo-type "
             f"dataset {dataset}` on a machine with network access and copy the cache (HF_HOME), or unset "
             "HF_DATASETS_OFFLINE/HF_HUB_OFFLINE where the hub is reachable.") from err
 

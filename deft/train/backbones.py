@@ -106,7 +106,7 @@ def prepare_hub(model_id: str, out_dir) -> Path:
     except Exception as err:  # noqa: BLE001 - re-raised with the id and the fix
         raise RuntimeError(
             f"backbone {model_id!r} is not in the local Hugging Face cache and the hub is unreachable "
-            f"or offline ({type(err).__name__}). Pre-stage it with `huggingface-cli download {model_id}` "
+            f"or offline ({type(err).__name__}). Pre-stage it with `hf download {model_id}` "
             "on a machine with network access and copy the cache (HF_HOME), or set the backbone's "
             "`path:` in the config to a local folder.") from err
     out_dir = Path(out_dir)

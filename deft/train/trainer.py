@@ -48,9 +48,10 @@ DEFAULTS = {
     "save_steps": 0, "bf16": False, "gradient_checkpointing": False, "nonfinite": "stop",
     "loss_path": "linear", "chunk_size": 512, "train_blocks": None, "trunk_cache": False,
     "loss_normalisation": "step_tokens", "master_weights": "fp32", "overlong": "drop", "prompt_wrapper": None,
+    "warmup_start": "above_zero",
 }
 CHOICES = {"loss_normalisation": ("step_tokens", "authors"), "master_weights": ("fp32", "bf16"),
-           "overlong": ("drop", "truncate")}
+           "overlong": ("drop", "truncate"), "warmup_start": ("above_zero", "zero")}
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -310,10 +311,12 @@ def freeze_below(model, n_blocks: int) -> None:
     model.model.norm.requires_grad_(True)
 
 
-def warmup_factor(step: int, warmup: int) -> float:
-    """Linear warm-up that starts above zero: step s (0-based) runs at (s + 1) / (warmup + 1) of the
-    peak. (The Trainer's own warm-up runs its first optimizer step at learning rate 0: a wasted step
-    on a run of a few dozen.)"""
+def warmup_factor(step: int, warmup: int, start: str = "above_zero") -> float:
+    """Linear warm-up. ``above_zero`` (the suite's): step s (0-based) runs at (s + 1) / (warmup + 1)
+    of the peak (a warm-up from 0 wastes its first optimizer step: a real cost on a run of a few
+    dozen). ``zero`` (the authors', verl's cosine schedule): s / warmup, the first step at rate 0."""
+    if start == "zero":
+        return min(1.0, step / max(1, warmup))
     return min(1.0, (step + 1) / (warmup + 1))
 
 
@@ -335,7 +338,7 @@ def _trainer_class():
 
                 def factor(step):
                     if step < warm:
-                        return warmup_factor(step, warm)
+                        return warmup_factor(step, warm, self.warmup_start)
                     return decay[kind]((step - warm) / max(1, num_training_steps - warm))
 
                 self.lr_scheduler = LambdaLR(optimizer or self.optimizer, factor)
@@ -470,6 +473,7 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
         callbacks.append(StopWhen(*stop_check, history))
     trainer = _trainer_class()(model=model, args=args, train_dataset=rows, data_collator=PadCollator(tokenizer.pad_token_id),
                       compute_loss_func=loss_fn, callbacks=callbacks)
+    trainer.warmup_start = cfg["warmup_start"]
 
     # Several processes (torchrun / accelerate launch) share out_dir: files are touched by rank 0 only.
     main, barrier = trainer.is_world_process_zero(), trainer.accelerator.wait_for_everyone

@@ -92,6 +92,7 @@ def test_head_only_at_counted_positions_equals_the_full_head(path, objective, pa
 
 def test_warm_up_never_runs_a_step_at_learning_rate_zero(tiny_model, tmp_path):
     assert [warmup_factor(s, 3) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert [warmup_factor(s, 4, "zero") for s in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]  # verl's
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in _rows()))
     lrs = []
@@ -105,6 +106,10 @@ def test_warm_up_never_runs_a_step_at_learning_rate_zero(tiny_model, tmp_path):
           {"batch_size": 2, "max_steps": 4, "warmup_ratio": 0.5, "learning_rate": 1e-3}, callbacks=[Grab()])
     assert lrs[0] == pytest.approx(1e-3 / 3) and lrs[1] == pytest.approx(2e-3 / 3) and lrs[2] == pytest.approx(1e-3)
     assert lrs[3] < lrs[2]  # cosine decay after the warm-up
+    lrs.clear()  # the authors' (verl's) warm-up, realised by the scheduler: the first step at rate 0
+    train(tiny_model, data, tmp_path / "z", tmp_path / "z.jsonl", {"batch_size": 2, "max_steps": 4, "warmup_ratio": 0.5,
+          "learning_rate": 1e-3, "warmup_start": "zero"}, callbacks=[Grab()])
+    assert lrs[:3] == [0.0, pytest.approx(5e-4), pytest.approx(1e-3)]
 
 
 def test_partial_fine_tuning_changes_only_the_top_blocks(tiny_model, tmp_path):
