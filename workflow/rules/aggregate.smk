@@ -2,6 +2,23 @@
 # cached records; `snakemake --report results/report.html` bundles the outputs marked report() below.
 
 
+# Reading records and drawing figures takes seconds and no GPU: on a cluster these run where
+# Snakemake runs instead of queueing (as do the targets all, records and figures).
+localrules:
+    aggregate,
+    collect_token_stats,
+    noise_robustness_figure,
+    improvement_probability_figure,
+    gating_dynamics_figure,
+    forgetting_figure,
+    gradient_maps_figure,
+    confident_conflicts_figure,
+    report,
+    figures,
+    all,
+    records,
+
+
 rule aggregate:
     input:
         runs=run_paths(run_file("record.json")),

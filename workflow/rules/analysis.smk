@@ -22,8 +22,9 @@ if not FROM_CACHE:
             "results/benchmarks/reference_set/{backbone}.tsv"
         resources:
             mem_mb=4000,
+            gpu=ANALYSIS_GPUS,
         conda:
-            ENV
+            TRAIN_ENV
         script:
             "../scripts/reference_set.py"
 
@@ -46,8 +47,9 @@ if not FROM_CACHE:
             "results/logs/token_stats/{backbone}/{domain}/{noise}.log",
         resources:
             mem_mb=6000,
+            gpu=ANALYSIS_GPUS,
         conda:
-            ENV
+            TRAIN_ENV
         script:
             "../scripts/token_stats.py"
 

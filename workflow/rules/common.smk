@@ -29,6 +29,13 @@ ANALYSIS_EXAMPLES = config.get("analysis", {}).get("examples", 64)
 # Categories of `snakemake --report` (outputs marked report() in the rule files).
 TABLES, FIGURES = "Tables", "Figures"
 EVAL_ENV = "../envs/vllm.yaml" if config["evaluate"]["backend"] == "vllm" else ENV
+# GPUs a job asks for (resource `gpu`, which the SLURM executor turns into --gpus; CPU-only rules ask
+# for none): a training run's processes, vLLM's tensor x data parallel ranks, and one for the
+# analyses that load a backbone at scale (bf16 on the GPU, in the training environment).
+_VLLM = config["evaluate"].get("settings", {})
+EVAL_GPUS = _VLLM.get("tensor_parallel_size", 1) * _VLLM.get("data_parallel_size", 1) \
+    if config["evaluate"]["backend"] == "vllm" else 0
+ANALYSIS_GPUS = 1 if MULTI_GPU else 0
 
 
 def _command_line_targets():

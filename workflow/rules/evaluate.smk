@@ -32,7 +32,7 @@ if not SHARD:  # launch.shard: rule train_evaluate_shard writes these files
         resources:
             mem_mb=6000,
             runtime=60,
-            gpu=0,
+            gpu=EVAL_GPUS,
         conda:
             EVAL_ENV
         script:
@@ -65,7 +65,7 @@ rule evaluate_base:
     resources:
         mem_mb=6000,
         runtime=60,
-        gpu=0,
+        gpu=EVAL_GPUS,
     conda:
         EVAL_ENV
     script:
