@@ -63,6 +63,11 @@ def main(results: str) -> int:
             need(dist.get("processes") == 2 and dist.get("type") in ("FSDP", "MULTI_CPU"),
                  f"{path}: trained under {dist}, not 2 data-parallel processes")
             launchers.add(dist.get("type"))
+            real = r["train"].get("realised") or {}  # read back after set-up (deft.train.realised)
+            need(real.get("param_dtype") == ["torch.bfloat16"] and real.get("optimizer_state_dtype") == ["torch.bfloat16"],
+                 f"{path}: realised weights {real.get('param_dtype')} and optimizer states "
+                 f"{real.get('optimizer_state_dtype')}, not the authors' bf16")
+            need(real.get("processes") == 2, f"{path}: {real.get('processes')} processes realised, not 2")
             steps = read_jsonl(path.with_name("train_log.jsonl"))
             need(len(steps) == r["train"]["steps"] > 0, f"{path}: {len(steps)} step lines for {r['train']['steps']} steps")
             rows.append({"domain": d, "kind": kind, "loss_path": s["loss_path"], "items": r["n_test"],

@@ -93,6 +93,7 @@ def check(config: dict) -> None:
         cfg = launch.get("config_file")
         if not cfg or not Path(cfg).is_file():
             _fail("launch.config_file", cfg, "allowed: an accelerate config file, e.g. configs/accelerate/fsdp.yaml")
+        _check_master_weights(config, cfg)
     if launch.get("shard") and launch["kind"] != "python":
         _fail("launch.shard", True, f"allowed: true only with launch.kind python (not {launch['kind']!r})")
     if launch["kind"] != "python" and "num_processes" not in launch:
@@ -133,6 +134,22 @@ def check(config: dict) -> None:
     twice = [c for c, n in cells.items() if n > 1]
     if twice:
         raise ValueError(f"config: grid.regimes name the same (backbone, domain) cell twice: {twice}")
+
+
+def _check_master_weights(config: dict, launcher: str) -> None:
+    """bf16 master weights under an FSDP1 launcher with mixed precision: accelerate upcasts the
+    weights (and so the AdamW states) to fp32, and the run would not be what its record says."""
+    import yaml
+
+    acc = yaml.safe_load(Path(launcher).read_text()) or {}
+    upcasts = acc.get("distributed_type") == "FSDP" and str(acc.get("mixed_precision", "no")) != "no" \
+        and int((acc.get("fsdp_config") or {}).get("fsdp_version", 1)) == 1
+    bf16 = [r for r in config["grid"]["regimes"] if r in config["regimes"] and train_settings(
+        config, config["regimes"][r]["backbone"], config["regimes"][r]["domain"]).get("master_weights") == "bf16"]
+    if upcasts and bf16:
+        _fail("launch.config_file", launcher, f"with train.master_weights bf16 (regimes {bf16}) an accelerate FSDP1 "
+              "config with mixed_precision: 'no' (this one upcasts the weights to fp32), e.g. "
+              "configs/accelerate/fsdp-bf16-weights.yaml")
 
 
 def _check_contrasts(config: dict) -> None:

@@ -238,3 +238,12 @@ def test_a_reduced_grid_keeps_its_contrasts_and_says_which_it_leaves_out():
     odd = edit(["analysis", "contrasts"], [{"regime": "strong", "noise_rate": 0.25, "a": "deft", "b": "nll"}])
     check(odd)
     assert [why for _, why in dc.grid_contrasts(odd)[1]] == ["noise rate 0.25 is not among the cell's rates [0.0, 0.3]"]
+
+
+def test_bf16_master_weights_under_an_upcasting_fsdp_launcher_are_refused():
+    cfg = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    dc.check(cfg)  # the authors' launcher keeps bf16 weights
+    cfg["launch"]["config_file"] = "configs/accelerate/fsdp.yaml"  # mixed_precision bf16: FSDP1 upcasts
+    with pytest.raises(ValueError, match=r"launch.config_file = 'configs/accelerate/fsdp.yaml' is not allowed; with "
+                                         r"train.master_weights bf16"):
+        dc.check(cfg)

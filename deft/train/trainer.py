@@ -40,6 +40,7 @@ import torch
 from ..integrations.hf import LOSS_PATHS, HeadBypass, ObjectiveLossFunc  # noqa: F401  (LOSS_PATHS: re-exported)
 from ..io import read_jsonl
 from . import trunk
+from .realised import check_launch, realised_check
 
 DEFAULTS = {
     "objective": "nll", "params": {}, "learning_rate": 5e-5, "batch_size": 8, "grad_accum": 1,
@@ -424,6 +425,7 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
             raise ValueError(f"train.{key} = {cfg[key]!r} is not allowed; allowed: {list(allowed)}")
     if cfg["trunk_cache"]:
         trunk.check_settings(cfg, stop_check=stop_check is not None, processes=int(os.environ.get("WORLD_SIZE", "1")))
+    check_launch()  # a GPU launch without a usable CUDA fails here, not after hours on CPU ranks
     out_dir, log_path = Path(out_dir), Path(log_path)
     work = out_dir.with_name(out_dir.name + ".work")  # checkpoints of an unfinished run
 
@@ -474,6 +476,8 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     trainer = _trainer_class()(model=model, args=args, train_dataset=rows, data_collator=PadCollator(tokenizer.pad_token_id),
                       compute_loss_func=loss_fn, callbacks=callbacks)
     trainer.warmup_start = cfg["warmup_start"]
+    realised = realised_check(trainer, cfg["master_weights"])  # reads back dtypes and layout; refuses contradictions
+    trainer.add_callback(realised)
 
     # Several processes (torchrun / accelerate launch) share out_dir: files are touched by rank 0 only.
     main, barrier = trainer.is_world_process_zero(), trainer.accelerator.wait_for_everyone
@@ -520,4 +524,5 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
             "stop_history": history, "settings": cfg,
             "distributed": {"type": str(trainer.accelerator.distributed_type).rsplit(".", 1)[-1],
                             "processes": trainer.accelerator.num_processes},
+            "realised": realised.realised,
             "peak_gpu_memory_gb": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None}

@@ -120,3 +120,41 @@ def test_hub_backbone_fails_at_once_offline_naming_the_id(monkeypatch, tmp_path)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(RuntimeError, match="backbone 'Qwen/Qwen2.5-Math-1.5B' is not in the local Hugging Face cache"):
         prepare_hub("Qwen/Qwen2.5-Math-1.5B", tmp_path / "out")
+
+
+@pytest.mark.parametrize("master, dtype", [("bf16", "torch.bfloat16"), ("fp32", "torch.float32")])
+def test_the_summary_says_what_ran(tiny_model, data, tmp_path, master, dtype):
+    """Weights and AdamW states read back after set-up (deft.train.realised), not the settings echoed."""
+    summary = train(tiny_model, data, tmp_path / "m", tmp_path / "l.jsonl",
+                    {**SETTINGS, "save_steps": 0, "max_steps": 2, "master_weights": master})
+    real = summary["realised"]
+    assert real["param_dtype"] == [dtype] and real["optimizer_state_dtype"] == [dtype]
+    assert real["processes"] == 1 and real["micro_batches_per_rank"] == 1 and real["micro_batch_size"] == 4
+
+
+def test_weights_that_contradict_master_weights_are_refused_before_any_step(tiny_model, data, tmp_path):
+    """What accelerate's FSDP1 does to bf16 weights under mixed precision, done by a callback that
+    runs before the check: the run stops, naming the setting, and trains nothing."""
+    from transformers import TrainerCallback
+
+    class Upcast(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            model.float()
+
+    steps = []
+
+    class Count(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            steps.append(state.global_step)
+
+    with pytest.raises(RuntimeError, match=r"master_weights = bf16 asks for torch.bfloat16 trainable parameters, "
+                                           r"but they are \['torch.float32'\]"):
+        train(tiny_model, data, tmp_path / "m", tmp_path / "l.jsonl",
+              {**SETTINGS, "save_steps": 0, "max_steps": 2, "master_weights": "bf16"}, callbacks=[Upcast(), Count()])
+    assert steps == [] and not (tmp_path / "m").exists()
+
+
+def test_a_gpu_launch_without_cuda_fails_at_once(tiny_model, data, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "False")  # what `accelerate launch` sets for a GPU config
+    with pytest.raises(RuntimeError, match="asks for GPUs .* CUDA is unusable"):
+        train(tiny_model, data, tmp_path / "m", tmp_path / "l.jsonl", SETTINGS)
