@@ -181,3 +181,26 @@ def test_doc_block_runs(block: Block, tmp_path):
         pytest.fail(f"{block.id}: still running after {block.timeout} s (marker option timeout=SECONDS)")
     assert proc.returncode == 0, (f"{block.id} exited {proc.returncode}\n--- block ---\n{block.code}"
                                   f"--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-5000:]}")
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"^(```|~~~).*?^\1", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.*)$", text, re.M)}
+
+
+def test_relative_links_resolve():
+    """Every relative link of README.md, docs/*.md and CHANGELOG.md names an existing file, and an
+    existing heading where it has an anchor (pages move, sections get renamed)."""
+    broken = []
+    for page in [*PAGES, ROOT / "CHANGELOG.md"]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            if not dest.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no heading #{anchor})")
+    assert not broken, "\n".join(broken)
