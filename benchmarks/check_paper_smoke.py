@@ -59,7 +59,7 @@ def main(results: str) -> int:
                  f"{path}: training numerics are not the authors' ({s})")
             dist = r["train"].get("distributed") or {}
             # accelerate 1.15 sets FSDP only for accelerator devices: an FSDP config on a CPU-only
-            # machine runs as MULTI_CPU (DDP over gloo), silently; README "Paper scale" says so.
+            # machine runs as MULTI_CPU (DDP over gloo), silently; docs/paper-scale.md says so.
             need(dist.get("processes") == 2 and dist.get("type") in ("FSDP", "MULTI_CPU"),
                  f"{path}: trained under {dist}, not 2 data-parallel processes")
             launchers.add(dist.get("type"))

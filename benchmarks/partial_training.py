@@ -1,5 +1,5 @@
 """Speed levers of the embedded default's partial fine-tuning, measured against the study's own
-run (README "Embedded study", time): the full forward (fp32) against cached trunk states
+run (docs/measurements.md): the full forward (fp32) against cached trunk states
 (``train.trunk_cache``) and bf16 autocast, on one core as a shard job trains.
 
     python benchmarks/partial_training.py [--model results/backbones/smollm2-135m-prior]

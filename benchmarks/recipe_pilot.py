@@ -1,4 +1,4 @@
-"""The nll pilot that chose the embedded recipe (README "Recipe"): fine-tune with nll under a few
+"""The nll pilot that chose the embedded recipe (docs/embedded-study.md, "Recipe"): fine-tune with nll under a few
 settings and print held-out greedy exact match (strict, trained format) per setting, with time.
 
     python benchmarks/recipe_pilot.py BASE_MODEL DATA_DIR [--prior] [--threads 2]

@@ -1,6 +1,6 @@
 # One fine-tuning run per (backbone, domain, objective, noise, seed): deft.train.cli in one process,
-# or under accelerate / torchrun on the GPUs of one node (config `launch:`; see README "Paper
-# scale"). The model folder is temp(): it is removed once evaluated; the log and summary stay.
+# or under accelerate / torchrun on the GPUs of one node (config `launch:`; see
+# docs/paper-scale.md). The model folder is temp(): it is removed once evaluated; the log and summary stay.
 
 
 rule train:
