@@ -1,5 +1,6 @@
 """The package is grouped by pipeline stage and imports only run downward:
-report -> eval -> train -> data -> losses, with the leaf utilities (io, logs, stats) below all
+report -> eval -> train -> data | integrations -> losses (the suite's trainer reuses the
+integrations' loss and LM-head bypass), with the leaf utilities (io, logs, stats) below all
 of them, and ``deft.config`` (the pipeline's validation) and the ``deft.regenerate`` entry point
 above. No import cycle is possible then."""
 import ast
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 DEFT = Path(__file__).resolve().parents[1] / "deft"
-LAYER = {"io": 0, "logs": 0, "stats": 0, "reference": 0, "losses": 1, "data": 2, "train": 3, "eval": 4,
+LAYER = {"io": 0, "logs": 0, "stats": 0, "reference": 0, "losses": 1, "integrations": 2, "data": 2, "train": 3, "eval": 4,
          "report": 5, "config": 6, "regenerate": 6}
 
 

@@ -16,6 +16,7 @@ analyses) registers them too when it imports ``deft.losses``.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -36,7 +37,7 @@ def _import(entry: str):
         path = Path(entry).resolve()
         if not path.is_file():
             raise ValueError(f"plugins: {entry!r} is not an existing .py file (looked at {path})")
-        module_name = f"deft_plugin_{path.stem}_{abs(hash(str(path))) % 10**8}"
+        module_name = f"deft_plugin_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
         if module_name in sys.modules:
             return sys.modules[module_name]
         spec = importlib.util.spec_from_file_location(module_name, path)

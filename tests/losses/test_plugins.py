@@ -30,7 +30,8 @@ def liar(z, logp, valid):  # declares gate p, but the loss -2 sg(p) log p has gr
 def clean_registry(monkeypatch):
     """Each test registers its plugins afresh; built-ins only afterwards (other tests assert the set)."""
     saved = dict(core.REGISTRY)
-    monkeypatch.delenv(plugins.ENV, raising=False)
+    monkeypatch.setenv(plugins.ENV, "")  # recorded, so that teardown removes what load() exports
+    monkeypatch.delenv(plugins.ENV)
     monkeypatch.chdir(ROOT)
     yield
     core.REGISTRY.clear()

@@ -50,7 +50,7 @@ def test_paper_training_runs_under_accelerate_with_fsdp_on_eight_gpus():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     cmd = next(line for line in out.splitlines() if "deft.train.cli" in line)
-    assert re.search(r"-m accelerate\.commands\.launch --config_file configs/accelerate/fsdp\.yaml "
+    assert re.search(r"-m accelerate\.commands\.launch --config_file configs/accelerate/fsdp-bf16-weights\.yaml "
                      r"--num_processes 8 --num_machines 1 --main_process_port \"\$\(\S+ -m deft\.train\.free_port\)\" "
                      r"-m deft\.train\.cli --model-dir", cmd), cmd
     assert '"bf16": true' in cmd and '"gradient_checkpointing": true' in cmd
