@@ -4,10 +4,16 @@ cell's jobs and nothing else, on the embedded default (shard jobs) as on config/
 pre-registered contrasts outside the cell are left out and named; a misspelt regime is refused."""
 import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from .test_plans import job_counts
+
+ROOT = Path(__file__).resolve().parents[2]
 
 STRONG = ["--config", 'grid={"regimes": ["strong"]}']  # as a user types it after `records`
 PAPER_CELL = ["--configfile", "config/paper.yaml", "--config", 'grid={"regimes": ["figfont-llama-3.1-8b"]}']
@@ -65,3 +71,23 @@ def test_a_misspelt_regime_is_refused_naming_it(fresh_clone):
     proc = snakemake(fresh_clone, "-n", "records", "--config", 'grid={"regimes": ["strnog"]}')
     assert proc.returncode != 0
     assert "grid.regimes[0] = 'strnog' is not allowed; allowed: ['intermediate', 'strong', 'weak']" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_the_one_cell_command_really_runs(tmp_path):
+    """The README's command for real, on the tiny configuration (the embedded default's strong cell
+    trains for about 45 minutes): only the strong cell's runs and base record are written, and a
+    second invocation has nothing to do."""
+    for item in ("Snakefile", "workflow", "profiles", "paper_figures", "config"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    tiny = ["records", "--configfile", "config/tiny.yaml", *STRONG]
+    proc = snakemake(tmp_path, *tiny)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    records = sorted(p.relative_to(tmp_path / "results") for p in (tmp_path / "results").glob("**/record.json"))
+    runs = [p for p in records if p.parts[0] == "runs"]
+    assert len(runs) == 4 and all(p.parts[1] == "backbone=tiny-llama-prior" for p in runs)  # 2 objectives x 2 noise
+    assert [p for p in records if p.parts[0] == "base"] == [
+        Path("base/backbone=tiny-llama-prior/domain=arithmetic/record.json")]
+    again = snakemake(tmp_path, "-n", *tiny)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
