@@ -48,6 +48,22 @@ class HeadBypass(torch.nn.Module):
         return x if self.active else torch.nn.functional.linear(x, self.weight)
 
 
+def linear_head(model) -> HeadBypass:
+    """A HeadBypass for ``model``'s LM head, refused where applying the head's weight alone would
+    not reproduce the model's logits: a head that is not a plain bias-free Linear (a LoRA or
+    modules_to_save wrapper: its adapter would leave the graph) or logit soft-capping (Gemma 2)."""
+    head = model.get_output_embeddings()
+    config = getattr(model, "config", None)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    cap = getattr(text, "final_logit_softcapping", None)
+    if type(head) is not torch.nn.Linear or head.bias is not None or cap is not None:
+        why = f"soft-caps its logits (final_logit_softcapping={cap})" if cap is not None else \
+            f"has an LM head of type {type(head).__name__}{' with a bias' if getattr(head, 'bias', None) is not None else ''}"
+        raise ValueError(f"the chunked LM-head path needs a plain bias-free Linear head applied as is, and this model "
+                         f"{why}; use the logits path (compute_loss_func, or loss_path='logits')")
+    return HeadBypass(head)
+
+
 def _full(weight):
     """An FSDP2 (DTensor) head weight, gathered: the hidden states are ordinary tensors."""
     return weight.full_tensor() if hasattr(weight, "full_tensor") else weight
@@ -130,7 +146,7 @@ def _deft_trainer_class():
             model = kwargs.get("model", args[0] if args else None)
             if model is None:
                 raise ValueError("DeftTrainer needs a model (the LM head is applied by the loss)")
-            self._bypass = HeadBypass(model.get_output_embeddings())
+            self._bypass = linear_head(model)
             self._bypass.active = False  # an ordinary causal LM outside training_step
             model.set_output_embeddings(self._bypass)
             loss = ObjectiveLossFunc(objective, objective_params, head=self._bypass, chunk_size=chunk_size)

@@ -24,7 +24,7 @@ except ImportError as err:  # the optional extra
     raise ImportError("deft.integrations.trl needs TRL: pip install 'deft-repro[trl]' "
                       "(or pip install -c constraints.txt 'trl==1.16.0')") from err
 
-from .hf import HeadBypass, ObjectiveLossFunc
+from .hf import ObjectiveLossFunc, linear_head
 
 
 class DeftSFTTrainer(SFTTrainer):
@@ -41,10 +41,10 @@ class DeftSFTTrainer(SFTTrainer):
         loss = ObjectiveLossFunc(objective, objective_params, path=loss_path, chunk_size=chunk_size)  # checks first
         super().__init__(*args, **kwargs)
         if self.aux_loss_enabled:
-            raise ValueError("DeftSFTTrainer does not add MoE router losses; set SFTConfig(model_init_kwargs=...) "
-                             "without output_router_logits, or use SFTTrainer")
+            raise ValueError("DeftSFTTrainer does not add MoE router losses; set SFTConfig(router_aux_loss_coef=0.0) "
+                             "or use SFTTrainer")
         model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        self._bypass = HeadBypass(model.get_output_embeddings()) if loss_path == "linear" else None
+        self._bypass = linear_head(model) if loss_path == "linear" else None
         if self._bypass is not None:
             self._bypass.active = False  # an ordinary causal LM outside training_step
             model.set_output_embeddings(self._bypass)

@@ -10,9 +10,10 @@ A plugin is a Python module that registers objectives with the public decorator:
 
 A config names it in ``plugins:`` (a module importable from the working directory or PYTHONPATH,
 or the path of a ``.py`` file relative to the working directory). ``load`` imports each one, checks
-every objective it registered on random logits (``check_contract``) and exports the list in
-``DEFT_PLUGINS``, so that every process the pipeline starts (training under a launcher, evaluation,
-analyses) registers them too when it imports ``deft.losses``.
+every objective it registered on random logits (``check_contract``; a refused one is unregistered)
+and exports the list in ``DEFT_PLUGINS`` (and a module's folder in PYTHONPATH), so that every process
+the pipeline starts (training under a launcher, evaluation, analyses) registers them too when it
+imports ``deft.losses``, wherever it runs.
 """
 from __future__ import annotations
 
@@ -43,7 +44,11 @@ def _import(entry: str):
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]  # a module that failed half-way is not cached as loaded
+            raise
         return module
     if os.getcwd() not in sys.path:  # scripts run by Snakemake do not have the working directory on sys.path
         sys.path.append(os.getcwd())
@@ -62,18 +67,30 @@ def load(entries, *, check: bool = True, export: bool = True) -> dict[str, list[
     from .core import REGISTRY
 
     entries = [str(e) for e in (entries or [])]
-    found = {}
+    found, roots = {}, []
     for entry in entries:
         before = set(REGISTRY)
         module = _import(entry)
         new = [n for n, o in REGISTRY.items() if n not in before or o.module == module.__name__]
         found[entry] = new
         if check:
-            for name in new:
-                check_contract(name, source=entry)
+            try:
+                for name in new:
+                    check_contract(name, source=entry)
+            except ValueError:  # a refused objective does not stay usable in this process
+                for name in new:
+                    REGISTRY.pop(name, None)
+                sys.modules.pop(module.__name__, None)
+                raise
+        if not entry.endswith(".py") and getattr(module, "__file__", None):
+            # the folder it was imported from, so that a child started elsewhere finds it too
+            roots.append(str(Path(module.__file__).resolve().parents[entry.count(".") +
+                                                                      (module.__file__.endswith("__init__.py"))]))
     if export and entries:
         absolute = [str(Path(e).resolve()) if e.endswith(".py") else e for e in entries]
         os.environ[ENV] = os.pathsep.join(absolute)
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(roots + paths))
     return found
 
 

@@ -67,6 +67,11 @@ def _callback():
             self.trainer, self.master_weights, self.realised = trainer, master_weights, {}
 
         def _refuse(self):
+            if self.realised.get("distributed_type") == "DEEPSPEED":
+                # ZeRO converts the module to its compute dtype and keeps the master copy inside its
+                # own optimizer: the module's dtype says nothing about master weights there.
+                self.realised["dtype_check"] = "not applicable under DeepSpeed (ZeRO holds the master copy)"
+                return
             bad = contradictions(self.master_weights, self.realised)
             if bad:
                 hint = (" (accelerate's FSDP1 upcasts bf16 weights when its config sets mixed_precision; "

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from ..integrations.hf import LOSS_PATHS, HeadBypass, ObjectiveLossFunc  # noqa: F401  (LOSS_PATHS: re-exported)
+from ..integrations.hf import LOSS_PATHS, HeadBypass, ObjectiveLossFunc, linear_head  # noqa: F401  (re-exported)
 from ..io import read_jsonl
 from . import trunk
 from .realised import check_launch, realised_check
@@ -448,7 +448,7 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
         n_layers = len(model.model.layers)
         top_only = trunk.blocks(model, slice(n_layers - cfg["train_blocks"], n_layers))
     head = model.get_output_embeddings()
-    bypass = HeadBypass(head)
+    bypass = linear_head(model)  # refuses heads whose weight alone does not give the logits (soft-capping)
     model.set_output_embeddings(bypass)
     loss_fn = ObjectiveLoss(cfg["objective"], cfg["params"], bypass, cfg["chunk_size"], cfg["loss_path"],
                             cfg["loss_normalisation"])

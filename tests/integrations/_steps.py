@@ -83,6 +83,9 @@ def step(model_dir, per_device, grad_accum, objective, trainer, out, **extra):
 
             t = DeftTrainer(objective=objective, chunk_size=5, **common)
     t.train()
+    if trainer in ("deft", "deft_sft"):  # the chunked head was really used: the loss saw target positions only
+        loss = t.compute_loss_func
+        assert loss.head is not None and bool(loss.last_valid.all()), "the LM-head bypass was not active"
     after = t.model.state_dict()
     return {k: after[k].detach() - before[k] for k in before}
 

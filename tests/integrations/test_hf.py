@@ -112,3 +112,27 @@ def test_two_processes_equal_one_process_on_the_whole_batch(tiny_model, tmp_path
     one = _steps.step(tiny_model, 4, 1, "deft", "func", tmp_path / "one")
     ok, err = _close(one, torch.load(out))
     assert ok, f"2 gloo processes x 2 vs 1 process x 4: relative difference {err:.2e}"
+
+
+def test_heads_the_chunked_path_cannot_reproduce_are_refused():
+    """Soft-capped logits (Gemma 2) or a head that is not a plain Linear (a LoRA wrapper): applying
+    the weight alone would train on other logits than the model's, silently."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    from deft.integrations.hf import linear_head
+
+    gemma = Gemma2ForCausalLM(Gemma2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                           num_attention_heads=1, num_key_value_heads=1, head_dim=16,
+                                           final_logit_softcapping=30.0))
+    with pytest.raises(ValueError, match="soft-caps its logits"):
+        linear_head(gemma)
+
+    class Wrapped(torch.nn.Module):  # stands for peft's lora.Linear around the head
+        def __init__(self, base):
+            super().__init__()
+            self.base_layer, self.weight = base, base.weight
+
+    gemma.config.final_logit_softcapping = None
+    gemma.set_output_embeddings(Wrapped(gemma.get_output_embeddings()))
+    with pytest.raises(ValueError, match="LM head of type Wrapped"):
+        linear_head(gemma)

@@ -16,6 +16,7 @@ from deft.losses import core, plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = "examples/focal_objective.py"
+EXAMPLE_SOURCE = (ROOT / EXAMPLE).read_text()
 
 LIAR = '''
 from deft.losses import objective, weighted_terms
@@ -105,6 +106,26 @@ def test_missing_plugins_name_what_is_allowed(tmp_path):
         plugins.load(["no_such_objectives"])
     with pytest.raises(ValueError, match="is not an existing .py file"):
         plugins.load([str(tmp_path / "missing.py")])
+
+
+def test_a_refused_plugin_is_not_left_registered(tmp_path):
+    (tmp_path / "liar_file.py").write_text(LIAR)
+    with pytest.raises(ValueError, match="breaks the suite's contract"):
+        plugins.load([str(tmp_path / "liar_file.py")])
+    assert "liar" not in L.order() and not any(m.startswith("deft_plugin_liar_file") for m in sys.modules)
+
+
+def test_a_plugin_module_is_found_by_a_child_started_elsewhere(tmp_path, monkeypatch):
+    """A module found in the working directory: its folder is exported in PYTHONPATH as well."""
+    (tmp_path / "my_objectives.py").write_text(EXAMPLE_SOURCE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))  # restored after the test
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert plugins.load(["my_objectives"]) == {"my_objectives": ["focal"]}
+    code = "import deft.losses as L; print(L.order()[-1])"
+    out = subprocess.run([sys.executable, "-c", code], cwd="/", env=os.environ.copy(), capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.split() == ["focal"], out.stderr[-2000:]
+    sys.modules.pop("my_objectives", None)
 
 
 def test_a_child_process_registers_the_exported_plugins():
