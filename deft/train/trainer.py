@@ -37,6 +37,8 @@ from pathlib import Path
 
 import torch
 
+import deft.losses as L
+
 from ..integrations.hf import LOSS_PATHS, HeadBypass, ObjectiveLossFunc, linear_head  # noqa: F401  (re-exported)
 from ..io import read_jsonl
 from . import trunk
@@ -367,11 +369,15 @@ STAMP = "settings.sha256"  # in <out>.work: the settings its checkpoints were tr
 
 
 def settings_hash(cfg: dict, model_dir, train_path) -> str:
-    """What a checkpoint must share with this run to be resumed: every setting, the backbone
-    folder and the training data's bytes."""
+    """What a checkpoint must share with this run to be resumed: every setting, the objective's
+    version, the number of processes (the global batch and the sharded states depend on it), the
+    backbone's files (names, sizes, modification times: a rebuilt prior at the same path differs)
+    and the training data's bytes."""
     data = hashlib.sha256(Path(train_path).read_bytes()).hexdigest()
-    key = json.dumps({"settings": cfg, "model": str(Path(model_dir).resolve()), "data": data}, sort_keys=True,
-                     default=str)
+    backbone = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in Path(model_dir).iterdir() if f.is_file())
+    key = json.dumps({"settings": cfg, "objective_version": L.version(cfg["objective"]),
+                      "processes": os.environ.get("WORLD_SIZE", "1"), "model": str(Path(model_dir).resolve()),
+                      "backbone": backbone, "data": data}, sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -401,7 +407,13 @@ def resume_point(work: Path, stamp: str) -> tuple[str | None, list[Path]]:
 def _truncate_log(path: Path, step: int) -> None:
     """On resume, keep the log lines of the steps the checkpoint already contains."""
     if path.exists():
-        kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (ValueError, KeyError):  # a line a kill cut half-way
+                continue
         path.write_text("".join(line + "\n" for line in kept))
 
 
