@@ -271,7 +271,23 @@ def train_settings(config: dict, backbone: str, domain: str) -> dict:
         from .data.wrappers import math_train_prompt
 
         settings["prompt_wrapper"] = math_train_prompt(_context_of(config, backbone)[0], math_prompt)
+    if settings.get("encoding") == "authors":
+        # sft_dataset.py tests use_llama_base (and DeepSeek's) before use_original_prompt: a base
+        # Llama/DeepSeek backbone gets its math wrapper around every prompt, pre-formatted ones too
+        from .data.wrappers import authors_base_wrapper
+
+        family = _context_of(config, backbone)[0]
+        settings["prompt_wrapper"] = authors_base_wrapper(family, _backbone_id(config, backbone)) \
+            or settings.get("prompt_wrapper")
     return settings
+
+
+def _backbone_id(config: dict, backbone: str) -> str:
+    """The name the released code tests for "instruct": the Hub id (a prior: its base's)."""
+    spec = config["backbones"][backbone]
+    if spec["source"] == "prior":
+        return _backbone_id(config, spec["base"])
+    return str(spec.get("id") or backbone)
 
 
 def objective_params(config: dict, objective: str) -> dict:
@@ -385,6 +401,7 @@ def evaluate_settings(config: dict, backbone: str, domain: str) -> dict:
             "until": until, "prompt_wrapper": wrapper, "family": family,
             # token analyses encode as training does (at paper scale math trains in another wrapper)
             "analysis_wrapper": train_settings(config, backbone, domain).get("prompt_wrapper"),
+            "analysis_encoding": train_settings(config, backbone, domain).get("encoding", "suite"),
             "protocol": config.get("protocol", "suite"),
             "model_args": model_args(ev["backend"], f"results/backbones/{backbone}", settings,
                                      raw_prompts=prompt_format == "raw" or wrapped, add_bos=not wrapped)}

@@ -61,6 +61,14 @@ def eval_wrapper(kind: str, family: str | None) -> str | None:
     return EVAL_WRAPPER.get((kind, family))
 
 
+def authors_base_wrapper(family: str | None, model_name: str) -> str | None:
+    """The wrapper the released training puts around every prompt of a base model (sft_dataset.py:
+    ``use_deepseek_base`` / ``use_llama_base``, "instruct" absent from the model's name), else None."""
+    if family in ("llama", "deepseek") and "instruct" not in model_name.lower():
+        return AUTHORS_MATH_TRAIN[family]
+    return None
+
+
 def math_train_prompt(family: str | None, math_prompt: str = "authors") -> str:
     """How math prompts are trained for a family: a wrapper name or ``chat``.
     ``authors``: as their sft_dataset.py (Qwen through its chat template); ``eval_wrapper``: the

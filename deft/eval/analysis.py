@@ -23,10 +23,11 @@ from ..train.trainer import encode_example
 
 @torch.no_grad()
 def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, dict], batch: int = 16,
-                wrapper: str | None = None, top_blocks: int | None = None) -> pd.DataFrame:
+                wrapper: str | None = None, top_blocks: int | None = None, encoding: str = "suite") -> pd.DataFrame:
     """One row per response token of ``examples`` (each with id, prompt, answer) under ``model``
     (on whatever device the model is), each encoded as training encodes it (``wrapper``: the
-    cell's ``train_settings`` prompt wrapper, e.g. a family's math wrapper at paper scale).
+    cell's ``train_settings`` prompt wrapper, e.g. a family's math wrapper at paper scale, and its
+    ``encoding``).
 
     The LM head runs only at the positions that predict a response token. ``top_blocks`` (a
     fine-tuning's ``train_blocks``): the lower blocks' states come from ``deft.train.trunk.lower_states``,
@@ -37,7 +38,7 @@ def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, di
     batches = []
     for i in range(0, len(examples), batch):
         chunk = examples[i:i + batch]
-        enc = [encode_example(tokenizer, e, wrapper) for e in chunk]
+        enc = [encode_example(tokenizer, e, wrapper, encoding) for e in chunk]
         n = max(len(ids) for ids, _ in enc)
         ids = torch.tensor([x + [tokenizer.pad_token_id] * (n - len(x)) for x, _ in enc])
         labels = torch.tensor([y + [-100] * (n - len(y)) for _, y in enc])
@@ -74,13 +75,14 @@ def token_stats(model, tokenizer, examples: list[dict], objectives: dict[str, di
 TOKEN_CLASSES = ("changed", "unchanged", "end", "clean")
 
 
-def token_classes(tokenizer, example: dict, original_answer: str | None, wrapper: str | None = None) -> list[str]:
+def token_classes(tokenizer, example: dict, original_answer: str | None, wrapper: str | None = None,
+                  encoding: str = "suite") -> list[str]:
     """The class of each response token of ``example`` (its training encoding): ``clean`` for an
     uncorrupted example (``original_answer`` None); for a corrupted one ``changed`` where its
     token differs from the uncorrupted answer's token at that position (or the original is shorter),
     ``unchanged`` where it is the same, and ``end`` for end-of-turn, special and whitespace tokens
-    (they close the answer whatever it says). ``wrapper`` as in ``token_stats``."""
-    _, labels = encode_example(tokenizer, example, wrapper)
+    (they close the answer whatever it says). ``wrapper``, ``encoding`` as in ``token_stats``."""
+    _, labels = encode_example(tokenizer, example, wrapper, encoding)
     noisy = [t for t in labels if t != -100]
     if original_answer is None:
         return ["clean"] * len(noisy)
@@ -89,7 +91,7 @@ def token_classes(tokenizer, example: dict, original_answer: str | None, wrapper
         target, answer = example["target"], example["answer"]
         prefix = target[: len(target) - len(answer)] if target.endswith(answer) else ""
         original["target"] = prefix + original_answer  # as deft.data.noise.inject rewrote it
-    _, orig_labels = encode_example(tokenizer, original, wrapper)
+    _, orig_labels = encode_example(tokenizer, original, wrapper, encoding)
     orig = [t for t in orig_labels if t != -100]
     special = set(tokenizer.all_special_ids)
     out = []
@@ -130,7 +132,7 @@ def conflict_shares(stats: pd.DataFrame, corrupted_ids: set, objectives) -> pd.D
 
 
 def token_stats_stage(model_dir, train_path, audit_path, objectives: dict, n_examples: int, out_csv,
-                      identity: dict, wrapper: str | None = None) -> pd.DataFrame:
+                      identity: dict, wrapper: str | None = None, encoding: str = "suite") -> pd.DataFrame:
     """Pipeline stage: token statistics of the first ``n_examples`` of a (noisy) training set under
     the model before fine-tuning, encoded as training encodes them (``wrapper``), each token marked
     with whether its example was corrupted and its ``token_class`` (``token_classes``)."""
@@ -141,8 +143,9 @@ def token_stats_stage(model_dir, train_path, audit_path, objectives: dict, n_exa
     examples = read_jsonl(train_path)[:n_examples]
     original = {c["id"]: c["original"] for c in json.loads(open(audit_path).read())["corrupted"]}
     model, tok = load_for_analysis(model_dir)
-    stats = token_stats(model, tok, examples, objectives, wrapper=wrapper)
-    stats.insert(0, "token_class", [c for e in examples for c in token_classes(tok, e, original.get(e["id"]), wrapper)])
+    stats = token_stats(model, tok, examples, objectives, wrapper=wrapper, encoding=encoding)
+    stats.insert(0, "token_class", [c for e in examples
+                                    for c in token_classes(tok, e, original.get(e["id"]), wrapper, encoding)])
     stats.insert(0, "corrupted", stats.example.isin(set(original)))
     for key, value in reversed(list(identity.items())):
         stats.insert(0, key, value)
@@ -182,12 +185,13 @@ def load_for_analysis(model_dir):
 
 
 def heldout_tokens(model, tokenizer, examples: list[dict], objectives: dict[str, dict], model_label: str,
-                   wrapper: str | None = None, top_blocks: int | None = None) -> pd.DataFrame:
+                   wrapper: str | None = None, top_blocks: int | None = None, encoding: str = "suite") -> pd.DataFrame:
     """Long-format gradient-map rows: one row per (response token, objective) with p_y, entropy,
     gate and gate * ||pi - e_y||; ``model`` says whose predictions these are (``base`` before
     fine-tuning, else the objective the model was fine-tuned with). The examples are encoded as
     training encodes them (``wrapper``), since the map shows where a training update would go."""
-    stats = token_stats(model, tokenizer, examples, objectives, batch=4, wrapper=wrapper, top_blocks=top_blocks)
+    stats = token_stats(model, tokenizer, examples, objectives, batch=4, wrapper=wrapper, top_blocks=top_blocks,
+                        encoding=encoding)
     parts = [pd.DataFrame({"model": model_label, "objective": name, "example": stats.example,
                            "position": stats.position, "p_y": stats.p_y, "entropy": stats.entropy,
                            "gate": stats[f"gate_{name}"], "grad": stats[f"grad_{name}"]})

@@ -275,6 +275,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
     """
     from .. import losses
     from ..io import dumps_jsonl, read_jsonl, write_bytes_atomic
+    from ..train.realised import scheduler_job
     from . import analysis, forgetting, records, regimes
 
     def load(path):
@@ -314,7 +315,8 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
                     result["metrics"]["prior_task_delta"] = forgetting.held_delta(base["reference"], hits)
         if out_tokens:
             tokens = analysis.heldout_tokens(model, tok, read_jsonl(test_path)[:n_analysis], token_objectives or {},
-                                             identity["objective"], eval_cfg.get("analysis_wrapper"), top_blocks=top)
+                                             identity["objective"], eval_cfg.get("analysis_wrapper"), top_blocks=top,
+                                             encoding=eval_cfg.get("analysis_encoding", "suite"))
         del model
     record = {
         "kind": "base" if is_base else "run",
@@ -341,7 +343,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
         "protocol": eval_cfg.get("protocol", "suite"),
         "config": config_slice,
         "provenance": {"config_hash": records.config_hash(config_slice), **records.git_state(),
-                       "versions": records.versions(), "machine": records.machine(),
+                       "versions": records.versions(), "machine": records.machine(), "job": scheduler_job(),
                        "objective_version": None if is_base else losses.version(identity["objective"])},
     }
     write_bytes_atomic(out_samples, dumps_jsonl(result["samples"]))

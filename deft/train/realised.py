@@ -29,6 +29,17 @@ def check_launch() -> None:
             "or use a CPU launcher config (configs/accelerate/fsdp-cpu.yaml)")
 
 
+def scheduler_job() -> dict | None:
+    """The batch job this process runs under, for the records (None outside a scheduler): a record
+    must say which SLURM job produced it, so that its log (and `sacct`) can be found again."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return None
+    return {"scheduler": "slurm", "job_id": job, "node": os.environ.get("SLURMD_NODENAME"),
+            "partition": os.environ.get("SLURM_JOB_PARTITION"),
+            "restarts": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)}
+
+
 def _dtypes(tensors) -> list[str]:
     return sorted({str(t.dtype) for t in tensors})
 

@@ -42,7 +42,7 @@ import deft.losses as L
 from ..integrations.hf import LOSS_PATHS, HeadBypass, ObjectiveLossFunc, linear_head  # noqa: F401  (re-exported)
 from ..io import read_jsonl
 from . import trunk
-from .realised import check_launch, realised_check
+from .realised import check_launch, realised_check, scheduler_job
 
 DEFAULTS = {
     "objective": "nll", "params": {}, "learning_rate": 5e-5, "batch_size": 8, "grad_accum": 1,
@@ -51,10 +51,11 @@ DEFAULTS = {
     "save_steps": 0, "bf16": False, "gradient_checkpointing": False, "nonfinite": "stop",
     "loss_path": "linear", "chunk_size": 512, "train_blocks": None, "trunk_cache": False,
     "loss_normalisation": "step_tokens", "master_weights": "fp32", "overlong": "drop", "prompt_wrapper": None,
-    "warmup_start": "above_zero",
+    "warmup_start": "above_zero", "encoding": "suite",
 }
 CHOICES = {"loss_normalisation": ("step_tokens", "authors"), "master_weights": ("fp32", "bf16"),
-           "overlong": ("drop", "truncate"), "warmup_start": ("above_zero", "zero")}
+           "overlong": ("drop", "truncate"), "warmup_start": ("above_zero", "zero"),
+           "encoding": ("suite", "authors")}
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -106,12 +107,42 @@ def encode_raw(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int
     return p_ids + r_ids, [-100] * len(p_ids) + r_ids
 
 
-def encode_example(tokenizer, e: dict, wrapper: str | None = None) -> tuple[list[int], list[int]]:
+def encode_authors(tokenizer, e: dict, wrapper: str | None) -> tuple[list[int], list[int]]:
+    """The released training encoding (luludus/DEFT main_verl/utils/dataset/sft_dataset.py,
+    ``__getitem__``), line for line: the family wrapper of a base Llama/DeepSeek backbone comes
+    first, whatever the prompt's format (so a pre-formatted medical or figfont prompt is wrapped
+    again); else a pre-formatted prompt as it is; else the chat template's generation prompt. The
+    response is the answer plus the tokenizer's ``eos_token`` (Qwen: ``<|endoftext|>``, not the
+    template's ``<|im_end|>``); neither part gets the tokenizer's own special tokens."""
+    answer = e.get("target", e["answer"])
+    if wrapper not in (None, "chat", "raw"):
+        from ..data.wrappers import wrap
+
+        prompt = wrap(wrapper, e["prompt"])
+    elif e.get("format") == "raw":
+        prompt = e["prompt"]
+    else:
+        prompt = tokenizer.apply_chat_template([{"role": "user", "content": e["prompt"]}], add_generation_prompt=True,
+                                               tokenize=False)
+    if not tokenizer.eos_token:
+        raise ValueError("encoding authors needs a tokenizer with an eos_token (the released code appends it)")
+    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    r_ids = tokenizer(answer + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    return p_ids + r_ids, [-100] * len(p_ids) + r_ids
+
+
+def encode_example(tokenizer, e: dict, wrapper: str | None = None,
+                   encoding: str = "suite") -> tuple[list[int], list[int]]:
     """``encode`` or, for examples marked ``"format": "raw"`` (deft.data.hub, the compact embedded
     format), ``encode_raw``; the trained response is ``target`` where the example has one.
     ``wrapper`` (a name of ``deft.data.wrappers``, or ``chat``/None for the chat template): a
     chat-format prompt is put inside the family's fixed wrapper, which carries its own special
-    tokens, and encoded raw (as the authors' training does for Llama and DeepSeek math)."""
+    tokens, and encoded raw (as the authors' training does for Llama and DeepSeek math).
+    ``encoding: authors``: ``encode_authors`` instead (the released code's order and ending)."""
+    if encoding == "authors":
+        return encode_authors(tokenizer, e, wrapper)
+    if encoding != "suite":
+        raise ValueError(f"train.encoding = {encoding!r} is not allowed; allowed: {list(CHOICES['encoding'])}")
     answer = e.get("target", e["answer"])
     if e.get("format") == "raw":
         return encode_raw(tokenizer, e["prompt"], answer)
@@ -123,7 +154,7 @@ def encode_example(tokenizer, e: dict, wrapper: str | None = None) -> tuple[list
 
 
 def tokenize_examples(tokenizer, examples: list[dict], max_len: int, overlong: str = "drop",
-                      wrapper: str | None = None) -> tuple[list[dict], int]:
+                      wrapper: str | None = None, encoding: str = "suite") -> tuple[list[dict], int]:
     """Encode examples. Those longer than ``max_len`` are dropped (``overlong: drop``) or
     right-truncated to ``max_len`` tokens (``truncate``, the authors'; a row whose response is cut
     away entirely then has no counted token). Returns (rows, dropped or truncated)."""
@@ -131,7 +162,7 @@ def tokenize_examples(tokenizer, examples: list[dict], max_len: int, overlong: s
         raise ValueError(f"overlong={overlong!r} is not allowed; allowed: {list(CHOICES['overlong'])}")
     rows, too_long = [], 0
     for e in examples:
-        ids, labels = encode_example(tokenizer, e, wrapper)
+        ids, labels = encode_example(tokenizer, e, wrapper, encoding)
         if len(ids) > max_len:
             too_long += 1
             if overlong == "drop":
@@ -366,6 +397,7 @@ def full_head(model):
 
 
 STAMP = "settings.sha256"  # in <out>.work: the settings its checkpoints were trained with
+ATTEMPTS = "attempts.jsonl"  # in <out>.work: the job each start of this run ran under
 
 
 def settings_hash(cfg: dict, model_dir, train_path) -> str:
@@ -444,7 +476,7 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     torch.manual_seed(cfg["seed"])
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     rows, dropped = tokenize_examples(tokenizer, read_jsonl(train_path), cfg["max_len"], cfg["overlong"],
-                                      cfg["prompt_wrapper"])
+                                      cfg["prompt_wrapper"], cfg["encoding"])
     # master_weights bf16: the authors' weights (and AdamW states) in bf16, no fp32 copy, no autocast.
     pure_bf16 = cfg["master_weights"] == "bf16"
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if pure_bf16 else torch.float32)
@@ -506,6 +538,9 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
             work.mkdir(parents=True, exist_ok=True)
             (work / STAMP).write_text(stamp)
             work_log.write_text("")
+            (work / ATTEMPTS).write_text("")
+        with open(work / ATTEMPTS, "a") as f:  # one line per start: the killed jobs and the one that resumed
+            f.write(json.dumps({"job": scheduler_job(), "resumed_from": resume}) + "\n")
     barrier()
     t0 = time.perf_counter()
     with top_only:  # trunk_cache: the lower blocks are skipped while training, restored for saving
@@ -521,6 +556,7 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     if trainer.is_fsdp_enabled:  # gather the shards into one ordinary checkpoint
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(str(tmp))  # collective under FSDP/DeepSpeed; writes on rank 0
+    attempts = [json.loads(line) for line in (work / ATTEMPTS).read_text().splitlines() if line.strip()] if main else []
     if main:
         tokenizer.save_pretrained(tmp)
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -536,5 +572,5 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
             "stop_history": history, "settings": cfg,
             "distributed": {"type": str(trainer.accelerator.distributed_type).rsplit(".", 1)[-1],
                             "processes": trainer.accelerator.num_processes},
-            "realised": realised.realised,
+            "realised": realised.realised, "job": scheduler_job(), "attempts": attempts,
             "peak_gpu_memory_gb": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None}

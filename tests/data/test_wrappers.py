@@ -55,7 +55,10 @@ def test_paper_corrected_overlay_turns_on_every_named_fix():
         {"loss_normalisation": "step_tokens", "master_weights": "fp32", "overlong": "drop", "prompt_wrapper": "qwen-boxed"}
     assert c["max_len"] == a["max_len"] == 3072 and c["learning_rate"] == a["learning_rate"]  # the rest unchanged
     assert dc.train_settings(authors, "llama-3.1-8b", "math")["prompt_wrapper"] == "llama-base-boxed-with-bos"
-    assert "prompt_wrapper" not in dc.train_settings(authors, "llama-3.1-8b", "medical-llama")  # pre-formatted
+    # the released sft_dataset.py wraps a base Llama's pre-formatted medical prompt again; corrected trains it as is
+    assert dc.train_settings(authors, "llama-3.1-8b", "medical-llama")["prompt_wrapper"] == "llama-base-boxed-with-bos"
+    assert "prompt_wrapper" not in dc.train_settings(corrected, "llama-3.1-8b", "medical-llama")
+    assert (a["encoding"], c["encoding"]) == ("authors", "suite")
     assert authors["data"]["domains"]["math"]["hub"]["heldout_trained"] is True
     assert corrected["data"]["domains"]["math"]["hub"]["heldout_trained"] is False
     for cfg in (authors, corrected):  # the overlay leaves the grid and the evaluation alone

@@ -126,3 +126,87 @@ def test_a_micro_batch_without_targets_gives_zero_not_nan(normalisation):
         loss = fn(Out(logits), labels, num_items_in_batch=n)
         loss.backward()
         assert loss.item() == 0 and torch.isfinite(logits.grad).all() and (logits.grad == 0).all()
+
+
+# ---- train.encoding: authors, against the released logic -------------------------------------------
+
+def released_getitem(tokenizer, prompt: str, response: str, tokenizer_name: str, use_original_prompt: bool):
+    """luludus/DEFT main_verl/utils/dataset/sft_dataset.py, SFTDataset.__init__'s flags and
+    __getitem__'s encoding, copied (DeepSeek's branch and padding left out): (input ids, loss-mask
+    start). Its loss mask trains the response ids and nothing before them."""
+    from deft.data.wrappers import WRAPPERS
+
+    use_llama_base = ("llama" in tokenizer_name.lower()) and ("instruct" not in tokenizer_name.lower())
+    prompt_chat = [{"role": "user", "content": prompt}]
+    if use_llama_base:
+        prompt_chat_str = WRAPPERS["llama-base-boxed-with-bos"].replace("{input}", prompt)  # LLAMA_BASE_BOXED_WITH_BOS
+    elif use_original_prompt:
+        prompt_chat_str = prompt
+    else:
+        prompt_chat_str = tokenizer.apply_chat_template(prompt_chat, add_generation_prompt=True, tokenize=False)
+    response_chat_str = response + tokenizer.eos_token
+    prompt_ids = tokenizer(prompt_chat_str, add_special_tokens=False)["input_ids"]
+    response_ids = tokenizer(response_chat_str, add_special_tokens=False)["input_ids"]
+    return prompt_ids + response_ids, len(prompt_ids)
+
+
+@pytest.fixture()
+def qwen_like_tokenizer(tiny_model):
+    """Qwen base's arrangement: the chat template closes a turn with <|im_end|>, but eos_token is
+    another token (<|endoftext|>)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    tok.eos_token = "<|endoftext|>"
+    assert tok.eos_token_id != tok.convert_tokens_to_ids("<|im_end|>")
+    return tok
+
+
+def test_authors_encoding_ends_qwen_responses_with_eos_token_as_released(qwen_like_tokenizer):
+    tok = qwen_like_tokenizer
+    e = {"prompt": "What is 2 + 2?", "answer": "\\boxed{4}"}
+    ids, labels = encode_example(tok, e, "chat", encoding="authors")
+    want, start = released_getitem(tok, e["prompt"], e["answer"], "Qwen/Qwen2.5-Math-1.5B", use_original_prompt=False)
+    assert ids == want and labels == [-100] * start + want[start:]
+    assert ids[-1] == tok.eos_token_id  # <|endoftext|>
+    suite_ids, _ = encode_example(tok, e, "chat")  # the suite ends the turn as the template does
+    assert tok.decode(suite_ids).endswith("<|im_end|>\n") and suite_ids != ids
+
+
+def test_authors_encoding_wraps_preformatted_prompts_of_base_llama_again(llama_tokenizer):
+    from deft.data.wrappers import authors_base_wrapper
+
+    raw = "<|begin_of_text|><|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nWhich option?<|eot_id|>"
+    e = {"prompt": raw, "answer": "\\boxed{B}", "format": "raw"}
+    wrapper = authors_base_wrapper("llama", "meta-llama/Llama-3.1-8B")
+    ids, labels = encode_example(llama_tokenizer, e, wrapper, encoding="authors")
+    want, start = released_getitem(llama_tokenizer, raw, e["answer"], "meta-llama/Llama-3.1-8B", use_original_prompt=True)
+    assert ids == want and labels == [-100] * start + want[start:]
+    assert ids.count(llama_tokenizer.bos_token_id) == 3  # the wrapper's BOS and the prompt's own two
+    suite_ids, _ = encode_example(llama_tokenizer, e, None)  # the suite trains the prompt as formatted
+    assert suite_ids.count(llama_tokenizer.bos_token_id) == 2
+    # an instruct model is not a "base": its pre-formatted prompt stays as it is
+    assert authors_base_wrapper("llama", "meta-llama/Llama-3.1-8B-Instruct") is None
+    inst, start = released_getitem(llama_tokenizer, raw, e["answer"], "meta-llama/Llama-3.1-8B-Instruct", True)
+    assert encode_example(llama_tokenizer, e, None, encoding="authors")[0] == inst
+
+
+def test_paper_configs_choose_the_encoding_per_protocol():
+    import yaml
+
+    import deft.config as dc
+
+    paper = yaml.safe_load(open("config/paper.yaml"))
+    s = dc.train_settings(paper, "llama-3.1-8b", "medical-llama")
+    assert (s["encoding"], s["prompt_wrapper"]) == ("authors", "llama-base-boxed-with-bos")
+    assert dc.evaluate_settings(paper, "llama-3.1-8b", "medical-llama")["analysis_encoding"] == "authors"
+    q = dc.train_settings(paper, "qwen2.5-math-1.5b", "math")
+    assert (q["encoding"], q["prompt_wrapper"]) == ("authors", "chat")
+    corrected = {**paper, "train": {**paper["train"], **yaml.safe_load(open("config/paper-corrected.yaml"))["train"]}}
+    c = dc.train_settings(corrected, "llama-3.1-8b", "medical-llama")
+    assert c["encoding"] == "suite" and c.get("prompt_wrapper") in (None, "raw")
+
+
+def test_unknown_encoding_is_refused(llama_tokenizer):
+    with pytest.raises(ValueError, match="train.encoding = 'verl'.*allowed"):
+        encode_example(llama_tokenizer, {"prompt": "x", "answer": "y"}, None, encoding="verl")

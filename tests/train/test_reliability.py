@@ -1,5 +1,6 @@
 """Interruption, non-finite steps, determinism and offline behaviour of the training stage."""
 import json
+import os
 import subprocess
 import sys
 
@@ -39,20 +40,25 @@ train(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], {settings}, callbacks=
 """
 
 
-def test_killed_run_resumes_from_its_checkpoint_and_ends_identical(tiny_model, data, tmp_path):
+def test_killed_run_resumes_from_its_checkpoint_and_ends_identical(tiny_model, data, tmp_path, monkeypatch):
     whole = tmp_path / "whole"
     train(tiny_model, data, whole, tmp_path / "whole.jsonl", SETTINGS)
     out, log = tmp_path / "resumed", tmp_path / "resumed.jsonl"
     proc = subprocess.run([sys.executable, "-c", KILL_AT_STEP_5.format(settings=SETTINGS), str(tiny_model), str(data),
-                           str(out), str(log)], capture_output=True, text=True, timeout=300)
+                           str(out), str(log)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "SLURM_JOB_ID": "101", "SLURMD_NODENAME": "n1"})
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert (tmp_path / "resumed.work" / "checkpoint-4").is_dir() and not out.exists()
     # a kill while checkpoint-6 was being written: weights there, trainer_state.json (written last) not
     partial = tmp_path / "resumed.work" / "checkpoint-6"
     partial.mkdir()
     (partial / "model.safetensors").write_bytes(b"half a file")
+    monkeypatch.setenv("SLURM_JOB_ID", "102")  # the job that resubmitted it
     summary = train(tiny_model, data, out, log, SETTINGS)
     assert summary["resumed_from"].endswith("checkpoint-4") and summary["steps"] == 6
+    # the summary names both jobs: the killed one and the one that resumed
+    assert summary["job"]["job_id"] == "102"
+    assert [(a["job"]["job_id"], a["resumed_from"]) for a in summary["attempts"]] == [("101", None), ("102", summary["resumed_from"])]
     a, b = weights(whole), weights(out)
     assert all(torch.equal(a[k], b[k]) for k in a)
     steps = [json.loads(x)["step"] for x in log.read_text().splitlines()]
@@ -68,6 +74,7 @@ def test_checkpoints_of_other_settings_are_not_resumed(tiny_model, data, tmp_pat
     changed = {**SETTINGS, "learning_rate": 5e-4}
     summary = train(tiny_model, data, out, log, changed)
     assert summary["resumed_from"] is None and summary["steps"] == 6
+    assert summary["attempts"] == [{"job": None, "resumed_from": None}]  # the other settings' start was discarded
     assert [json.loads(x)["step"] for x in log.read_text().splitlines()] == [1, 2, 3, 4, 5, 6]
     fresh = tmp_path / "fresh"
     train(tiny_model, data, fresh, tmp_path / "fresh.jsonl", changed)

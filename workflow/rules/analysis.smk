@@ -42,6 +42,7 @@ if not FROM_CACHE:
                                  "domain": wc.domain, "noise": wc.noise},
             n_examples=ANALYSIS_EXAMPLES,
             wrapper=lambda wc: dc.train_settings(config, wc.backbone, wc.domain).get("prompt_wrapper"),
+            encoding=lambda wc: dc.train_settings(config, wc.backbone, wc.domain).get("encoding", "suite"),
         threads: 1
         log:
             "results/logs/token_stats/{backbone}/{domain}/{noise}.log",
