@@ -247,3 +247,23 @@ def test_bf16_master_weights_under_an_upcasting_fsdp_launcher_are_refused():
     with pytest.raises(ValueError, match=r"launch.config_file = 'configs/accelerate/fsdp.yaml' is not allowed; with "
                                          r"train.master_weights bf16"):
         dc.check(cfg)
+
+
+@pytest.mark.parametrize("overlay", [None, "config/paper-corrected.yaml"])
+def test_paper_batch_layout_is_the_released_one(overlay):
+    """scripts/training/*/example.sh: global batch 256 on 2 GPUs, micro-batch 4 (math) or 16
+    (medical, figfont); under the authors' normalisation the split changes the gradient."""
+    import yaml
+
+    from deft.data.domains import kind_of
+
+    cfg = yaml.safe_load(open("config/paper.yaml"))
+    if overlay:
+        extra = yaml.safe_load(open(overlay))
+        cfg = {**cfg, **{k: v for k, v in extra.items() if k not in ("train", "data")},
+               "train": {**cfg["train"], **extra["train"]}}
+    assert cfg["launch"]["num_processes"] == 2
+    for run in dc.runs(cfg):
+        s = dc.train_settings(cfg, run["backbone"], run["domain"])
+        assert s["batch_size"] == {"math": 4, "medical": 16, "figfont": 16}[kind_of(run["domain"])], run
+        assert s["batch_size"] * s["grad_accum"] * cfg["launch"]["num_processes"] == 256, run

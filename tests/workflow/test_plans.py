@@ -51,7 +51,7 @@ def test_paper_training_runs_under_accelerate_with_fsdp_on_eight_gpus():
     out = proc.stdout + proc.stderr
     cmd = next(line for line in out.splitlines() if "deft.train.cli" in line)
     assert re.search(r"-m accelerate\.commands\.launch --config_file configs/accelerate/fsdp-bf16-weights\.yaml "
-                     r"--num_processes 8 --num_machines 1 --main_process_port \"\$\(\S+ -m deft\.train\.free_port\)\" "
+                     r"--num_processes 2 --num_machines 1 --main_process_port \"\$\(\S+ -m deft\.train\.free_port\)\" "
                      r"-m deft\.train\.cli --model-dir", cmd), cmd
     assert '"bf16": true' in cmd and '"gradient_checkpointing": true' in cmd
     assert out.count("deft.train.cli") == 441
