@@ -343,7 +343,34 @@ def backbone_facts(hub_id: str) -> dict:
         raise ValueError(f"backbone id {hub_id!r} has no facts in {BACKBONE_FACTS}; allowed: {sorted(rows)} "
                          "(add a row with its family, maximum context and source)")
     return {"family": rows[hub_id]["family"], "max_context": int(rows[hub_id]["max_context"]),
-            "source": rows[hub_id]["source"]}
+            "params_b": float(rows[hub_id]["params_b"]), "source": rows[hub_id]["source"]}
+
+
+def _params_b(config: dict, backbone: str) -> float | None:
+    spec = config["backbones"][backbone]
+    if spec["source"] == "prior":
+        return _params_b(config, spec["base"])
+    return backbone_facts(spec["id"])["params_b"] if spec["source"] == "hub" else None
+
+
+def disk_mb(config: dict, backbone: str, rule: str) -> int:
+    """Disk a job writes at most (Snakemake's ``disk_mb``, declared per rule), from the backbone's
+    parameter count (deft/reference/backbones.csv; 1 GB for the small local backbones).
+    prepare_backbone: the Hub download and its bf16 copy (2 x 2 bytes per parameter). train: the
+    bf16 model and its temporary copy while saving (2 x 2), and two checkpoints at once while the
+    Trainer rotates them (save_total_limit 1), each the weights and AdamW's two states (bf16 master
+    weights: 3 x 2 bytes; fp32: 3 x 4). Evaluation and analyses write records only (vLLM's compile
+    cache aside: 5 GB)."""
+    params = _params_b(config, backbone)
+    if params is None:
+        return 1000
+    per_param = {"prepare_backbone": 4, "evaluate": 0, "analysis": 0}.get(rule)
+    if rule == "train":
+        checkpoint = 3 * (2 if config["train"].get("master_weights", "fp32") == "bf16" else 4)
+        per_param = 2 * 2 + 2 * checkpoint
+    if per_param is None:
+        raise ValueError(f"disk_mb: rule {rule!r} is not known; allowed: prepare_backbone, train, evaluate, analysis")
+    return int(params * 1000 * per_param * 1.1) + 5000  # GB per 1e9 params x bytes, 10% and 5 GB spare
 
 
 def _context_of(config: dict, backbone: str) -> tuple[str | None, int | None]:

@@ -267,3 +267,15 @@ def test_paper_batch_layout_is_the_released_one(overlay):
         s = dc.train_settings(cfg, run["backbone"], run["domain"])
         assert s["batch_size"] == {"math": 4, "medical": 16, "figfont": 16}[kind_of(run["domain"])], run
         assert s["batch_size"] * s["grad_accum"] * cfg["launch"]["num_processes"] == 256, run
+
+
+def test_disk_per_job_follows_the_backbone_and_the_master_weights():
+    import yaml
+
+    paper = yaml.safe_load(open("config/paper.yaml"))
+    bf16 = dc.disk_mb(paper, "llama-3.1-8b", "train")
+    fp32 = dc.disk_mb({**paper, "train": {**paper["train"], "master_weights": "fp32"}}, "llama-3.1-8b", "train")
+    assert 8.03e9 * 16 / 1e6 < bf16 < fp32 and fp32 > 8.03e9 * 28 / 1e6
+    assert dc.disk_mb({"backbones": {"b": {"source": "embedded"}}, "train": {}}, "b", "train") == 1000
+    with pytest.raises(ValueError, match="rule 'shard' is not known; allowed"):
+        dc.disk_mb(paper, "llama-3.1-8b", "shard")

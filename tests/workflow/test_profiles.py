@@ -86,3 +86,13 @@ def test_the_workflow_profile_sets_nothing_a_cluster_run_would_inherit():
     cluster = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     assert cluster["keep-going"] is True and cluster["slurm-requeue"] is True
     assert not any("slurm_extra" in r for r in cluster["set-resources"].values())
+
+
+def test_jobs_declare_the_disk_they_write(paper_jobs):
+    """disk_mb from the backbone's parameter count (deft.config.disk_mb): the first train job is
+    Qwen2.5-Math-1.5B with bf16 master weights: bf16 model and its saving copy, two checkpoints of
+    weights + AdamW states in bf16, at least 1.54e9 x (4 + 12) bytes."""
+    assert paper_jobs["train"]["resources"]["disk_mb"] >= 1.54e9 * 16 / 1e6
+    assert paper_jobs["prepare_backbone"]["resources"]["disk_mb"] >= 1.54e9 * 4 / 1e6
+    for rule in ("evaluate", "evaluate_base", "reference_set", "token_stats"):
+        assert 1000 <= paper_jobs[rule]["resources"]["disk_mb"] <= 10000, rule

@@ -23,6 +23,7 @@ if not FROM_CACHE:
         resources:
             mem_mb=4000,
             gpu=ANALYSIS_GPUS,
+            disk_mb=lambda wc: dc.disk_mb(config, wc.backbone, "analysis"),
         conda:
             TRAIN_ENV
         script:
@@ -49,6 +50,7 @@ if not FROM_CACHE:
         resources:
             mem_mb=6000,
             gpu=ANALYSIS_GPUS,
+            disk_mb=lambda wc: dc.disk_mb(config, wc.backbone, "analysis"),
         conda:
             TRAIN_ENV
         script:

@@ -12,6 +12,7 @@ rule prepare_backbone:
         "results/logs/prepare_backbone/{backbone}.log",
     resources:
         mem_mb=4000,
+        disk_mb=lambda wc: dc.disk_mb(config, wc.backbone, "prepare_backbone"),  # Hub download + bf16 copy
     conda:
         ENV
     script:

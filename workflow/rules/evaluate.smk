@@ -33,6 +33,7 @@ if not SHARD:  # launch.shard: rule train_evaluate_shard writes these files
             mem_mb=6000,
             runtime=60,
             gpu=EVAL_GPUS,
+            disk_mb=lambda wc: dc.disk_mb(config, wc.backbone, "evaluate"),
         conda:
             EVAL_ENV
         script:
@@ -66,6 +67,7 @@ rule evaluate_base:
         mem_mb=6000,
         runtime=60,
         gpu=EVAL_GPUS,
+        disk_mb=lambda wc: dc.disk_mb(config, wc.backbone, "evaluate"),
     conda:
         EVAL_ENV
     script:

@@ -23,6 +23,7 @@ rule train:
         mem_mb=8000,
         runtime=120,
         gpu=TRAIN_GPUS,
+        disk_mb=lambda wc: dc.disk_mb(config, wc.backbone, "train"),  # model, its saving copy, 2 checkpoints
     conda:
         TRAIN_ENV
     shell:
