@@ -197,8 +197,11 @@ def evaluate(model_dir, domain: str, test_path, *, backend: str = "hf", batch_si
                 **({"source": s["doc"]["source"]} if isinstance(s.get("doc"), dict) and "source" in s["doc"] else {}),
                 **{m: s[m] for m in metrics if m in s and not isinstance(s[m], (list, tuple))}}
                for t, rows in out["samples"].items() for s in rows]
+    from .items import item_metrics
+
     return {"metrics": metrics, "samples": samples, "n": len(samples), "wall_s": time.perf_counter() - t0,
-            "task_version": out.get("versions", {}).get(name), "by_source": by_source(out["samples"])}
+            "task_version": out.get("versions", {}).get(name), "by_source": by_source(out["samples"]),
+            "item_metrics": item_metrics(names, metrics)}
 
 
 def by_source(samples_by_task: dict) -> dict:
@@ -339,7 +342,8 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
         "eval": {"backend": eval_cfg["backend"], "wall_s": result["wall_s"], "task_version": result["task_version"],
                  "max_gen_toks": budget, "tasks": eval_cfg.get("tasks") or None,
                  "prompt_wrapper": wrapper, "until": until, "analysis_wrapper": eval_cfg.get("analysis_wrapper"),
-                 "max_model_len": settings.get("max_model_len"), "by_source": result.get("by_source") or None},
+                 "max_model_len": settings.get("max_model_len"), "by_source": result.get("by_source") or None,
+                 "item_metrics": result.get("item_metrics")},
         "protocol": eval_cfg.get("protocol", "suite"),
         "config": config_slice,
         "provenance": {"config_hash": records.config_hash(config_slice), **records.git_state(),

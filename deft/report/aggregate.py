@@ -6,7 +6,9 @@ noise_rate, seed, metric, value, n_test, config_hash, objective_version, test_sh
 
 Per-item table ``items.csv``: one row per (record, metric, test item) with the record's identity,
 ``item`` and ``value``: the lm-eval per-sample scores (``samples.jsonl`` beside the record; items
-named ``task:doc_id``) and the per-example greedy exact matches on the reference task
+named ``task:doc_id``; ``weight``: the item's share of the record's number, deft.eval.items, so that
+an unweighted mean over sets or sources is what the intervals estimate) and the per-example greedy
+exact matches on the reference task
 (``prior_task_accuracy``; ``prior_task_delta`` = that minus the base model's on the same example,
 over the examples the base answered exactly).
 The intervals of every table are computed from it (``deft.report.tables``).
@@ -22,6 +24,7 @@ import pandas as pd
 
 from ..eval import records
 from ..eval.forgetting import held_delta
+from ..eval.items import item_weights
 from ..io import read_jsonl, write_bytes_atomic
 from .tables import (
     cells,
@@ -127,7 +130,7 @@ def heldout_tokens(recs: list[dict]) -> pd.DataFrame:
 
 
 ITEM_COLUMNS = ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed", "metric",
-                "item", "value"]
+                "item", "value", "weight"]
 
 
 def item_scores(recs: list[dict]) -> pd.DataFrame:
@@ -139,19 +142,34 @@ def item_scores(recs: list[dict]) -> pd.DataFrame:
         ident["kind"] = r["kind"]
         samples = Path(r["_path"]).parent / "samples.jsonl"
         if samples.exists():
-            for s in read_jsonl(samples):
-                item = f"{s.get('task', '')}:{s['doc_id']}"
-                rows += [{**ident, "metric": m, "item": item, "value": float(s[m])}
-                         for m in r["metrics"] if m in s and isinstance(s[m], (int, float, bool))]
+            samples, spec = read_jsonl(samples), (r.get("eval") or {}).get("item_metrics") or {}
+            for m, number in r["metrics"].items():
+                weighted = item_weights(samples, spec.get(m), m)
+                if not weighted:
+                    continue
+                _check_items_give_the_number(r, m, number, weighted)
+                rows += [{**ident, "metric": m, "item": item, "value": value, "weight": w} for item, value, w in weighted]
         exact = (r.get("reference") or {}).get("exact") or []
         before = base_refs.get((r["run"]["backbone"], r["run"]["domain"]), {}).get("exact")
+        delta = [i for i in range(len(exact)) if r["kind"] == "run" and before and len(before) == len(exact)
+                 and before[i] and "prior_task_delta" in r["metrics"]]  # forgetting.held_delta, item by item
         for i, hit in enumerate(exact):
-            rows.append({**ident, "metric": "prior_task_accuracy", "item": f"reference:{i}", "value": float(hit)})
-            if r["kind"] == "run" and before and len(before) == len(exact) and before[i] \
-                    and "prior_task_delta" in r["metrics"]:  # forgetting.held_delta, item by item
-                rows.append({**ident, "metric": "prior_task_delta", "item": f"reference:{i}",
-                             "value": float(hit) - float(before[i])})
+            rows.append({**ident, "metric": "prior_task_accuracy", "item": f"reference:{i}", "value": float(hit),
+                         "weight": 1 / len(exact)})
+        for i in delta:
+            rows.append({**ident, "metric": "prior_task_delta", "item": f"reference:{i}",
+                         "value": float(exact[i]) - float(before[i]), "weight": 1 / len(delta)})
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)
+
+
+def _check_items_give_the_number(r: dict, metric: str, number, weighted) -> None:
+    """The items' weighted mean must be the record's number: an interval over other items (the
+    medical Hub sets' for the m1 file's accuracy, as before 2026-12-04) would describe another score."""
+    mean = sum(v * w for _, v, w in weighted)
+    if isinstance(number, (int, float)) and abs(mean - number) > 1e-6:
+        raise ValueError(f"{r['_path']}: the {len(weighted)} items of {metric!r} average {mean:.6f}, the record says "
+                         f"{number:.6f}; its eval.item_metrics ({(r.get('eval') or {}).get('item_metrics', {}).get(metric)}) "
+                         "does not describe how the number was built")
 
 
 def _metrics(r: dict, base_refs: dict) -> dict:

@@ -48,11 +48,18 @@ class Scores:
         self.items = {} if items is None else dict(list(items[items.kind == "run"].groupby(ROW + ["objective"])))
 
     def matrix(self, row: tuple, objective: str) -> pd.DataFrame:
-        """Rows = seeds, columns = items (one column ``run`` for run-level metrics)."""
+        """Rows = seeds, columns = items (one column ``run`` for run-level metrics). Items of unequal
+        weight (an unweighted mean over sets or sources, items.csv ``weight``) are scaled by
+        n_items x weight, so that the plain mean over a row is the record's number; the intervals
+        then treat the scaled items as one sample (conservative where the sets' means differ)."""
         key = (*row, objective)
         if key in self.items:
-            m = self.items[key].pivot_table(index="seed", columns="item", values="value", aggfunc="mean")
-            return m.dropna(axis=1)  # items every seed has
+            frame = self.items[key]
+            m = frame.pivot_table(index="seed", columns="item", values="value", aggfunc="mean").dropna(axis=1)
+            w = frame.groupby("item").weight.first().reindex(m.columns) if "weight" in frame else None
+            if w is not None and w.notna().all() and not np.allclose(w, w.iloc[0]):  # items every seed has,
+                m = m * (w / w.sum() * len(w))                                       # reweighted to sum to 1
+            return m
         sub = self.runs
         for k, v in zip(ROW, row):
             sub = sub[sub[k] == v]
