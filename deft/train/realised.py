@@ -35,9 +35,19 @@ def scheduler_job() -> dict | None:
     job = os.environ.get("SLURM_JOB_ID")
     if not job:
         return None
+    restarts = os.environ.get("SLURM_RESTART_COUNT")
+    if restarts is None:  # Snakemake's jobstep strips it from the step it starts: ask the controller
+        import re
+        import subprocess
+
+        try:
+            out = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True, timeout=20).stdout
+            restarts = re.search(r"\bRestarts=(\d+)", out).group(1)
+        except (OSError, subprocess.SubprocessError, AttributeError):
+            restarts = None
     return {"scheduler": "slurm", "job_id": job, "node": os.environ.get("SLURMD_NODENAME"),
             "partition": os.environ.get("SLURM_JOB_PARTITION"),
-            "restarts": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)}
+            "restarts": None if restarts is None else int(restarts)}
 
 
 def _dtypes(tensors) -> list[str]:
