@@ -4,9 +4,12 @@ math with 16 samples per item, the family wrapper, the authors' stops and the ca
 medical with the m1 file per source and the Hub group; figfont; training through accelerate's FSDP config on 2 processes
 with the authors' numerics and both loss paths
 (accelerate runs an FSDP config as MULTI_CPU data parallelism on a CPU-only machine). Exits 1 naming what is missing.
-    python benchmarks/check_paper_smoke.py .paper-smoke/results
+With --slurm (`make slurm-smoke`), every record and train summary must also name the SLURM job it ran
+under, and `sacct` must know that job as COMPLETED.
+    python benchmarks/check_paper_smoke.py .paper-smoke/results [--slurm]
 """
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,9 +20,14 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def main(results: str) -> int:
+def sacct_state(job_id: str) -> str:
+    out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", job_id, "-o", "State"], capture_output=True, text=True)
+    return out.stdout.strip() or f"unknown to sacct ({out.stderr.strip()})"
+
+
+def main(results: str, slurm: bool = False) -> int:
     root = Path(results)
-    problems, rows, launchers = [], [], set()
+    problems, rows, launchers, rows_jobs = [], [], set(), []
 
     def need(ok, what):
         if not ok:
@@ -53,6 +61,15 @@ def main(results: str) -> int:
             need(ev["prompt_wrapper"] == "medical-llama", f"{path}: medical wrapper {ev['prompt_wrapper']}")
         if d.startswith("figfont"):
             need("exact_match" in r["metrics"], f"{path}: figfont has no exact_match")
+        if slurm:
+            for what, job in (("evaluation", r["provenance"].get("job")),
+                              ("training", (r["train"] or {}).get("job") if kind == "run" else {"job_id": None})):
+                if kind == "base" and what == "training":
+                    continue
+                if need(job and job.get("job_id"), f"{path}: the {what} names no SLURM job ({job})"):
+                    state = sacct_state(job["job_id"])
+                    need(state == "COMPLETED", f"{path}: {what} job {job['job_id']} is {state} in sacct")
+                    rows_jobs.append(job["job_id"])
         if kind == "run":
             s = r["train"]["settings"]
             need((s["loss_normalisation"], s["master_weights"], s["overlong"]) == ("authors", "bf16", "truncate"),
@@ -81,6 +98,8 @@ def main(results: str) -> int:
     need(paths == {"linear", "logits"}, f"loss paths trained: {sorted(paths)}, not both")
     print(pd.DataFrame(rows).to_markdown(index=False))
     print(f"training ran as {sorted(launchers)} on 2 processes (configs/accelerate/fsdp-cpu.yaml asks for FSDP)")
+    if slurm:
+        print(f"SLURM jobs named by the records: {len(set(rows_jobs))} ({', '.join(sorted(set(rows_jobs), key=int))})")
     for p in problems:
         print("FAIL:", p)
     print("paper-smoke records:", "ok" if not problems else f"{len(problems)} problem(s)")
@@ -88,4 +107,5 @@ def main(results: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else ".paper-smoke/results"))
+    args = [a for a in sys.argv[1:] if a != "--slurm"]
+    sys.exit(main(args[0] if args else ".paper-smoke/results", slurm="--slurm" in sys.argv[1:]))
