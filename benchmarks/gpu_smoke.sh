@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The GPU check of the paper path (benchmarks/gpu_smoke.py), one short script for a session that is
-# lent a GPU. Here first:   .venv/bin/python benchmarks/gpu_smoke.py prepare   (writes .gpu-smoke/)
+# The GPU preflight of the paper path (benchmarks/gpu_smoke.py: the authors' training block on 2
+# processes where 2 GPUs exist, realised bf16 checked, both loss paths, save + kill + resume, a
+# real-shape loss probe; exit 2 without CUDA), one short script for a session that is lent a GPU.
+# Here first:   .venv/bin/python benchmarks/gpu_smoke.py prepare   (writes .gpu-smoke/)
 # What travels (the device tool's README): the working tree plus carried ignored paths, 64 MiB in
 # all; carry .gpu-smoke (the tokenizer, ~2 MB). The machine has torch, transformers and accelerate,
 # no network, no vllm (its GPU wheel is larger than 64 MiB: the vllm step then says it was skipped).

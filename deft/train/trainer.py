@@ -421,7 +421,7 @@ def resume_point(work: Path, stamp: str) -> tuple[str | None, list[Path]]:
         return None, []
     marked = work / STAMP
     if not marked.is_file() or marked.read_text().strip() != stamp:
-        return None, [work]
+        return None, [work] if any(work.iterdir()) else []  # (an empty one: the Trainer made it)
     complete, broken = {}, []
     for folder in work.glob("checkpoint-*"):
         try:
