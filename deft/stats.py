@@ -138,6 +138,11 @@ def mde(a, b, level: float = 0.95, power: float = 0.8, n_seeds: int | None = Non
     _check_level(level)
     if not 0 < power < 1:
         raise ValueError(f"power must lie in (0, 1), got {power!r}")
+    if n_seeds is not None and n_seeds < 2:
+        raise ValueError(f"mde: n_seeds={n_seeds!r} cannot be projected to (the seed variance needs 2 seeds or more); "
+                         "allowed: an integer >= 2, or None for the observed design")
+    if n_items is not None and n_items < 2:
+        raise ValueError(f"mde: n_items={n_items!r} cannot be projected to; allowed: an integer >= 2, or None")
     parts = _parts(variance_components(_differences(a, b)), n_seeds, n_items)
     var = sum(v for v, _ in parts)
     if not parts or var <= 0:  # no variance to estimate (every difference identical): no size, not a zero one

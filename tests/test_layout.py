@@ -2,7 +2,7 @@
 report -> eval -> train -> data | integrations -> losses (the suite's trainer reuses the
 integrations' loss and LM-head bypass), with the leaf utilities (io, logs, stats) below all
 of them, and ``deft.config`` (the pipeline's validation) and the ``deft.regenerate`` entry point
-above. No import cycle is possible then."""
+above, and ``deft.stage`` (what a configuration downloads, which reads the config) above those. No import cycle is possible then."""
 import ast
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import pytest
 
 DEFT = Path(__file__).resolve().parents[1] / "deft"
 LAYER = {"io": 0, "logs": 0, "stats": 0, "reference": 0, "losses": 1, "integrations": 2, "data": 2, "train": 3, "eval": 4,
-         "report": 5, "config": 6, "regenerate": 6}
+         "report": 5, "config": 6, "regenerate": 6, "stage": 7}
 
 
 def _stage(module: str) -> str:

@@ -182,3 +182,13 @@ def test_every_metric_has_a_direction_including_a_second_tasks():
     assert direction("x/token_forgetting_rate") == "lower"
     with pytest.raises(ValueError, match="metric 'deft_medical/bleu' has no declared direction"):
         direction("deft_medical/bleu")
+
+
+def test_mde_refuses_a_projection_to_one_seed_or_item():
+    import deft.stats as S
+
+    a, b = np.random.default_rng(0).random((3, 20)), np.zeros((3, 20))
+    with pytest.raises(ValueError, match="n_seeds=1 cannot be projected to.*allowed: an integer >= 2"):
+        S.mde(a, b, n_seeds=1)
+    with pytest.raises(ValueError, match="n_items=1 cannot be projected to"):
+        S.mde(a, b, n_items=1)

@@ -91,7 +91,7 @@ def cells(runs: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataFrame
 
 
 def _fmt(mean, lo, hi):
-    return f"{mean:.3f}" if np.isnan(lo) else f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+    return f"{mean:.3f} (no interval)" if np.isnan(lo) else f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def table1_ci(runs: pd.DataFrame, items: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -127,9 +127,15 @@ def _pairs(runs: pd.DataFrame, items: pd.DataFrame | None, baseline: str):
 
 def _verdict(metric: str, diff: float, lo: float, hi: float, a=None, b=None) -> str:
     """``better``/``worse`` by the metric's direction when the interval excludes 0; ``identical``
-    when the paired scores ``a`` and ``b`` are equal on every seed and item (no interval exists)."""
-    if a is not None and np.array_equal(a, np.broadcast_to(b, np.shape(a))):
-        return "identical"
+    when the paired scores ``a`` and ``b`` are equal on every seed and item; ``better (exact)`` /
+    ``worse (exact)`` when every paired difference is the same non-zero number (no variance, so no
+    interval, but no doubt about the sign either)."""
+    if a is not None:
+        d = np.asarray(a, dtype=float) - np.broadcast_to(b, np.shape(a))
+        if np.all(d == 0):
+            return "identical"
+        if d.size > 1 and np.all(d == d.flat[0]):
+            return ("better" if sign(metric) * d.flat[0] > 0 else "worse") + " (exact)"
     if np.isnan(lo) or lo <= 0 <= hi:
         return "no detectable difference"
     return "better" if sign(metric) * diff > 0 else "worse"
@@ -225,7 +231,8 @@ def recipe_checks(runs: pd.DataFrame, items: pd.DataFrame | None, metric: str = 
         diff, lo, hi = paired_ci(a, b)
         strong = key[0] == "strong"
         requirement = f"{baseline} >= base - {STRONG_TOLERANCE}" if strong else f"{baseline} beats the base"
-        holds = bool(diff >= -STRONG_TOLERANCE) if strong else bool(lo > 0)
+        exact = np.all(a - b == (a - b).flat[0])  # one constant difference: no interval, its sign is certain
+        holds = bool(diff >= -STRONG_TOLERANCE) if strong else bool(diff > 0 if exact else lo > 0)
         const = (constants or {}).get((key[1], key[2]))
         above = np.nan if const is None else paired_ci(a, np.full_like(a, const))[1]
         out.append({**dict(zip(ROW[:4], key[:4])), "requirement": requirement, "base": float(b.mean()),

@@ -94,7 +94,7 @@ def test_table1_ci_marks_the_best_and_shows_intervals():
     t = table1_ci(tidy(RECS)).set_index("noise_rate")
     # two seeds, run-level values only: the t(1) interval over seeds, 0.8 +- 12.706 * 0.1414 / sqrt(2) = 0.8 +- 1.2706
     assert t.loc[0.0, "deft"] == "*0.800 [-0.471, 2.071]" and t.loc[0.0, "nll"].startswith("0.700 [")
-    assert t.loc[0.3, "deft"] == "*0.400" and t.loc[0.3, "nll"] == "0.200"  # one seed: no interval
+    assert t.loc[0.3, "deft"] == "*0.400 (no interval)" and t.loc[0.3, "nll"] == "0.200 (no interval)"  # one seed: no interval
     assert t.loc[0.0, "n_seeds"] == 2 and t.loc[0.0, "n_items"] == 1
 
 
@@ -104,7 +104,7 @@ def test_best_follows_the_metric_direction():
     recs = [record("nll", 0, 0.3, metric="token_forgetting_rate"), record("deft", 0, 0.1, metric="token_forgetting_rate"),
             record("nll", 0, 0.3), record("deft", 0, 0.1)]
     t = table1_ci(tidy(recs)).set_index("metric")
-    assert t.loc["token_forgetting_rate", "deft"] == "*0.100" and t.loc["exact_match", "nll"] == "*0.300"
+    assert t.loc["token_forgetting_rate", "deft"] == "*0.100 (no interval)" and t.loc["exact_match", "nll"] == "*0.300 (no interval)"
     with pytest.raises(ValueError, match="'bleu' has no declared direction"):
         table1_ci(tidy([record("nll", 0, 0.3, metric="bleu")]))
 

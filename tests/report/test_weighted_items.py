@@ -69,3 +69,13 @@ def test_cell_mean_is_the_unweighted_mean_of_the_sets(tmp_path):
     c = cells(runs, items).iloc[0]
     assert c["mean"] == pytest.approx(0.75)  # (0.5 + 1.0) / 2, the records' numbers; pooled items would say 0.875
     assert c.ci_low < 0.75 < c.ci_high and np.isfinite(c.ci_low)
+
+
+def test_a_constant_nonzero_difference_gets_its_sign_flagged_exact():
+    from deft.report.tables import _fmt, _verdict
+
+    a, b = np.ones((3, 8)), np.zeros((3, 8))  # every item right vs every item wrong: no variance at all
+    assert _verdict("exact_match", 1.0, np.nan, np.nan, a, b) == "better (exact)"
+    assert _verdict("exact_match", -1.0, np.nan, np.nan, b, a) == "worse (exact)"
+    assert _verdict("exact_match", 0.0, np.nan, np.nan, a, a) == "identical"
+    assert _fmt(0.5, np.nan, np.nan) == "0.500 (no interval)"

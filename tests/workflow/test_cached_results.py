@@ -97,3 +97,15 @@ def test_fresh_clone_figures_rebuilds_tables_figures_and_report(fresh_clone):
     proc = snakemake(fresh_clone, "--report", "results/report.html", "figures")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (fresh_clone / "results/report.html").stat().st_size > 100_000
+
+
+def test_a_missing_side_file_is_named_not_silently_dropped(fresh_clone):
+    """aggregate reads each record's samples (per-item scores), tokens and training log: they are
+    its inputs, so `figures` on a study with one deleted stops and names it (before, the tables
+    silently dropped that seed)."""
+    victim = next((fresh_clone / "results/runs").glob("**/seed=1/samples.jsonl"))
+    victim.unlink()
+    proc = snakemake(fresh_clone, "-n", "figures")
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "1 of the" in out and "files of this grid are missing" in out and str(victim.relative_to(fresh_clone)) in out

@@ -91,3 +91,11 @@ def test_the_one_cell_command_really_runs(tmp_path):
         Path("base/backbone=tiny-llama-prior/domain=arithmetic/record.json")]
     again = snakemake(tmp_path, "-n", *tiny)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    # a side file the tables read, deleted from the finished cell: Snakemake plans the job that makes it
+    victim = next((tmp_path / "results/runs").glob("**/samples.jsonl"))
+    victim.unlink()
+    plan = snakemake(tmp_path, "-n", "results/tables/runs.csv", *tiny[1:])
+    out = plan.stdout + plan.stderr
+    assert plan.returncode == 0, out[-3000:]
+    assert f"Missing output files: {victim.relative_to(tmp_path)}" in out or \
+        str(victim.relative_to(tmp_path)) in out.split("reason: Missing output files")[1], out[-3000:]

@@ -19,10 +19,18 @@ localrules:
     records,
 
 
+# Every file the tables read is an input: a record's samples (per-item scores), token statistics and
+# training log, not only the record, so that a missing one is re-made (or, for `snakemake figures`,
+# named) instead of silently dropping that seed from the tables.
 rule aggregate:
     input:
         runs=run_paths(run_file("record.json")),
+        run_samples=run_paths(run_file("samples.jsonl")),
+        run_tokens=run_paths(run_file("tokens.csv")),
+        run_logs=run_paths(run_file("train_log.jsonl")),
         base=[f"results/base/backbone={b}/domain={d}/record.json" for b, d in base_cells()],
+        base_samples=[f"results/base/backbone={b}/domain={d}/samples.jsonl" for b, d in base_cells()],
+        base_tokens=[f"results/base/backbone={b}/domain={d}/tokens.csv" for b, d in base_cells()],
     output:
         runs="results/tables/runs.csv",
         item_scores="results/tables/items.csv",
