@@ -157,7 +157,19 @@ def paired_vs(runs: pd.DataFrame, items: pd.DataFrame | None = None, baseline: s
 
 
 CONTRAST_COLUMNS = ["contrast", "regime", "backbone", "domain", "metric", "noise_rate", "difference", "ci_low",
-                    "ci_high", "mde", "mde_target", "powered", "verdict", "n_seeds", "n_items"]
+                    "ci_high", "mde", "mde_target", "powered", "verdict", "seed_differences", "seeds_agree", "n_seeds",
+                    "n_items"]
+
+
+def _seed_differences(a, b) -> str:
+    """Each seed's mean difference a - b, in seed order (e.g. '-0.037 -0.018 -0.014')."""
+    return " ".join(f"{d:+.3f}" for d in (np.asarray(a) - np.broadcast_to(b, np.shape(a))).mean(axis=1))
+
+
+def _seeds_agree(a, b) -> bool | None:
+    """Whether every seed's mean difference has the same (non-zero) sign; None with one seed."""
+    d = (np.asarray(a) - np.broadcast_to(b, np.shape(a))).mean(axis=1)
+    return None if d.size < 2 else bool(np.all(d > 0) or np.all(d < 0))
 
 
 def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
@@ -186,7 +198,8 @@ def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
             out.append({"contrast": name, **dict(zip(ROW, key)), "difference": diff, "ci_low": lo, "ci_high": hi,
                         "mde": m, "mde_target": mde_target,
                         "powered": None if mde_target is None or np.isnan(m) else bool(m <= mde_target),
-                        "verdict": verdict, "n_seeds": a.shape[0], "n_items": a.shape[1]})
+                        "verdict": verdict, "seed_differences": _seed_differences(a, b),
+                        "seeds_agree": _seeds_agree(a, b), "n_seeds": a.shape[0], "n_items": a.shape[1]})
         if not found:
             out.append({"contrast": name, "regime": spec["regime"], "metric": metric, "noise_rate": spec["noise_rate"],
                         "mde_target": mde_target, "verdict": "not run"})

@@ -79,3 +79,13 @@ def test_a_constant_nonzero_difference_gets_its_sign_flagged_exact():
     assert _verdict("exact_match", -1.0, np.nan, np.nan, b, a) == "worse (exact)"
     assert _verdict("exact_match", 0.0, np.nan, np.nan, a, a) == "identical"
     assert _fmt(0.5, np.nan, np.nan) == "0.500 (no interval)"
+
+
+def test_contrasts_say_each_seeds_difference_and_whether_they_agree():
+    from deft.report.tables import _seed_differences, _seeds_agree
+
+    b = np.zeros((3, 4))
+    a = np.array([[-1, 0, 0, 0], [-1, -1, 0, 0], [0, 0, 0, -1]], dtype=float)  # every seed favours b
+    assert _seed_differences(a, b) == "-0.250 -0.500 -0.250" and _seeds_agree(a, b) is True
+    a[2] = 1.0
+    assert _seeds_agree(a, b) is False and _seeds_agree(a[:1], b[:1]) is None
