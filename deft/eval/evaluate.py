@@ -219,11 +219,28 @@ def by_source(samples_by_task: dict) -> dict:
             for t, sources in out.items()}
 
 
-def response_checks(samples: list[dict]) -> dict:
-    """``distinct_share``: distinct (stripped) responses per test item; 1/n means one constant answer."""
+def response_checks(samples: list[dict], tokenizer=None, budget: int | None = None) -> dict:
+    """``distinct_share``: distinct (stripped) responses per test item; 1/n means one constant answer.
+    ``did_not_stop`` (with a tokenizer and the generation budget): the share of responses (every
+    sample of every item) whose re-tokenised length reaches the budget, i.e. that were cut by it
+    rather than ended (lm-eval strips the stop sequence or EOS of a response that ended)."""
     responses = [str(s["responses"][0]).strip() if isinstance(s["responses"], list) else str(s["responses"]).strip()
                  for s in samples]
-    return {"distinct_share": len(set(responses)) / len(responses)} if responses else {}
+    out = {"distinct_share": len(set(responses)) / len(responses)} if responses else {}
+    if responses and tokenizer is not None and budget:
+        every = [str(x) for s in samples for x in (s["responses"] if isinstance(s["responses"], list) else [s["responses"]])]
+        lengths = [len(tokenizer(x, add_special_tokens=False)["input_ids"]) for x in every]
+        out["did_not_stop"] = sum(n >= budget for n in lengths) / len(lengths)
+    return out
+
+
+def _tokenizer(model_dir):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError):  # a model folder without a tokenizer: the share is left out
+        return None
 
 
 def constant_baselines(domain: str, samples: list[dict]) -> dict:
@@ -329,7 +346,7 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
         "reference": None if hits is None else {"sha256": records.sha256_file(reference), "domain": reference_domain,
                                                 **hits},
         "n_test": result["n"],
-        "responses": response_checks(result["samples"]),
+        "responses": response_checks(result["samples"], _tokenizer(model_dir), budget),
         "baselines": constant_baselines(identity["domain"], result["samples"]),
         "regime_check": None if not is_base else regimes.check(
             identity.get("regime"),

@@ -238,7 +238,8 @@ def regime_checks(recs: list[dict]) -> pd.DataFrame:
 
 COLLAPSE_SHARE = 0.25  # flagged: fewer distinct responses than this share of the distinct gold answers
 RESPONSE_COLUMNS = ["kind", "regime", "backbone", "domain", "objective", "noise_rate", "seed", "n_test",
-                    "distinct_share", "gold_distinct_share", "collapsed", "exact_match", "constant_exact_match"]
+                    "distinct_share", "gold_distinct_share", "collapsed", "did_not_stop", "exact_match",
+                    "constant_exact_match"]
 
 
 def _gold_distinct_share(r: dict) -> float | None:
@@ -266,6 +267,7 @@ def response_checks(recs: list[dict]) -> pd.DataFrame:
         rows.append({**{k: r["run"][k] for k in ("regime", "backbone", "domain", "objective", "noise_rate", "seed")},
                      "kind": r["kind"], "n_test": r["n_test"], "distinct_share": share, "gold_distinct_share": gold,
                      "collapsed": share < COLLAPSE_SHARE * (gold if gold is not None else 1.0),
+                     "did_not_stop": (r.get("responses") or {}).get("did_not_stop"),  # cut by the budget
                      "exact_match": r["metrics"].get("exact_match"),
                      "constant_exact_match": (r.get("baselines") or {}).get("constant_exact_match")})
     return pd.DataFrame(rows, columns=RESPONSE_COLUMNS)

@@ -89,3 +89,16 @@ def test_contrasts_say_each_seeds_difference_and_whether_they_agree():
     assert _seed_differences(a, b) == "-0.250 -0.500 -0.250" and _seeds_agree(a, b) is True
     a[2] = 1.0
     assert _seeds_agree(a, b) is False and _seeds_agree(a[:1], b[:1]) is None
+
+
+def test_a_response_that_fills_the_budget_is_counted_as_not_stopped(tiny_model):
+    from transformers import AutoTokenizer
+
+    from deft.eval.evaluate import response_checks
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    cut = "1 2 3 4 5 6 7 8 9 10 11 12"
+    budget = len(tok(cut, add_special_tokens=False)["input_ids"])
+    samples = [{"responses": [cut]}, {"responses": ["42"]}, {"responses": ["7", cut]}]  # 2 of 4 responses cut
+    assert response_checks(samples, tok, budget)["did_not_stop"] == 0.5
+    assert "did_not_stop" not in response_checks(samples)  # no tokenizer: not claimed
