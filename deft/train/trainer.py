@@ -51,7 +51,7 @@ DEFAULTS = {
     "save_steps": 0, "bf16": False, "gradient_checkpointing": False, "nonfinite": "stop",
     "loss_path": "linear", "chunk_size": 512, "train_blocks": None, "trunk_cache": False,
     "loss_normalisation": "step_tokens", "master_weights": "fp32", "overlong": "drop", "prompt_wrapper": None,
-    "warmup_start": "above_zero", "encoding": "suite",
+    "warmup_start": "above_zero", "encoding": "suite", "drop_last": False,
 }
 CHOICES = {"loss_normalisation": ("step_tokens", "authors"), "master_weights": ("fp32", "bf16"),
            "overlong": ("drop", "truncate"), "warmup_start": ("above_zero", "zero"),
@@ -172,6 +172,18 @@ def tokenize_examples(tokenizer, examples: list[dict], max_len: int, overlong: s
     if not rows:
         raise ValueError(f"no training example fits max_len={max_len}; raise max_len")
     return rows, too_long
+
+
+def whole_batches(rows: list, cfg: dict) -> tuple[list, int]:
+    """``train.drop_last`` (the authors': verl's sampler and loader drop the last partial global
+    batch): keep a whole number of global batches (micro-batch x accumulation x processes), so no
+    short final step lengthens the schedule. Returns (rows, how many were dropped)."""
+    size = cfg["batch_size"] * cfg["grad_accum"] * int(os.environ.get("WORLD_SIZE", "1"))
+    keep = len(rows) // size * size
+    if keep == 0:
+        raise ValueError(f"train.drop_last: {len(rows)} examples make no whole global batch of {size} "
+                         "(batch_size x grad_accum x processes); lower them or set drop_last: false")
+    return rows[:keep], len(rows) - keep
 
 
 class PadCollator:
@@ -365,6 +377,8 @@ def _trainer_class():
             if self.lr_scheduler is None:
                 kind, warm = str(self.args.lr_scheduler_type).rsplit(".", 1)[-1].lower(), \
                     self.args.get_warmup_steps(num_training_steps)
+                if self.warmup_start == "zero" and 0 < self.args.warmup_steps < 1:  # verl: int(total x ratio),
+                    warm = int(num_training_steps * self.args.warmup_steps)        # transformers rounds up
                 decay = {"cosine": lambda p: 0.5 * (1 + math.cos(math.pi * p)), "linear": lambda p: 1 - p,
                          "constant": lambda p: 1.0}
                 if kind not in decay:
@@ -477,6 +491,7 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     rows, dropped = tokenize_examples(tokenizer, read_jsonl(train_path), cfg["max_len"], cfg["overlong"],
                                       cfg["prompt_wrapper"], cfg["encoding"])
+    rows, partial = whole_batches(rows, cfg) if cfg["drop_last"] else (rows, 0)
     # master_weights bf16: the authors' weights (and AdamW states) in bf16, no fp32 copy, no autocast.
     pure_bf16 = cfg["master_weights"] == "bf16"
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if pure_bf16 else torch.float32)
@@ -568,7 +583,8 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
     return {"steps": result.global_step, "skipped_steps": step_log.skipped, "train_loss": result.training_loss,
             "wall_s": wall, "examples": len(rows),
             "dropped_too_long": dropped if cfg["overlong"] == "drop" else 0,
-            "truncated_too_long": dropped if cfg["overlong"] == "truncate" else 0, "resumed_from": resume,
+            "truncated_too_long": dropped if cfg["overlong"] == "truncate" else 0, "dropped_partial_batch": partial,
+            "resumed_from": resume,
             "stop_history": history, "settings": cfg,
             "distributed": {"type": str(trainer.accelerator.distributed_type).rsplit(".", 1)[-1],
                             "processes": trainer.accelerator.num_processes},

@@ -210,3 +210,35 @@ def test_paper_configs_choose_the_encoding_per_protocol():
 def test_unknown_encoding_is_refused(llama_tokenizer):
     with pytest.raises(ValueError, match="train.encoding = 'verl'.*allowed"):
         encode_example(llama_tokenizer, {"prompt": "x", "answer": "y"}, None, encoding="verl")
+
+
+def test_authors_warm_up_is_verls_floor_of_total_times_ratio(tiny_model, tmp_path):
+    """verl: int(total x ratio) warm-up steps (transformers rounds a ratio up): 5 steps x 0.3 -> 1
+    step at rate 0, then the peak (the suite's above_zero: 2 warm-up steps)."""
+    from transformers import TrainerCallback
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "prompt": f"{i} + 1 =", "answer": str(i + 1)}) + "\n"
+                            for i in range(16)))
+    lrs = []
+
+    class Grab(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kw):
+            lrs.append(optimizer.param_groups[0]["lr"])
+
+    settings = {"batch_size": 2, "max_steps": 5, "warmup_ratio": 0.3, "learning_rate": 1e-3}
+    train(tiny_model, data, tmp_path / "z", tmp_path / "z.jsonl", {**settings, "warmup_start": "zero"}, callbacks=[Grab()])
+    assert lrs[:2] == [0.0, pytest.approx(1e-3)]
+    lrs.clear()
+    train(tiny_model, data, tmp_path / "a", tmp_path / "a.jsonl", settings, callbacks=[Grab()])
+    assert lrs[:3] == [pytest.approx(1e-3 / 3), pytest.approx(2e-3 / 3), pytest.approx(1e-3)]
+
+
+def test_drop_last_keeps_whole_global_batches(monkeypatch):
+    from deft.train.trainer import whole_batches
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    rows, dropped = whole_batches(list(range(19)), {"batch_size": 2, "grad_accum": 2})  # global batch 8
+    assert rows == list(range(16)) and dropped == 3
+    with pytest.raises(ValueError, match="7 examples make no whole global batch of 8"):
+        whole_batches(list(range(7)), {"batch_size": 2, "grad_accum": 2})
