@@ -89,7 +89,8 @@ paper-smoke: $(VLLM_VENV)/.installed
 # The same workflow through a real SLURM on this machine (single node: Debian's slurm-wlm, slurmdbd,
 # munge, MariaDB; tests/slurm/cluster.sh), submitted by snakemake-executor-plugin-slurm with
 # profiles/slurm and a small overlay (tests/slurm/overlay.yaml); the record checks above plus SLURM
-# job ids, then a training cancelled with scancel that must resume to the uninterrupted weights.
+# job ids, then a preempted (scontrol requeue) and a crashed (SIGKILL) training that must resume to
+# the uninterrupted weights (tests/slurm/kill_resume.py).
 # Needs root; installs the Debian packages if missing. In .slurm-smoke/, cluster state in .slurm-cluster/.
 slurm-smoke: $(VLLM_VENV)/.installed
 	command -v slurmctld >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
