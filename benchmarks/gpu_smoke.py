@@ -118,6 +118,8 @@ def kill_and_resume(model, train, processes, launcher, problems) -> None:
     import torch
     from safetensors.torch import load_file
 
+    from deft.train.trainer import complete_checkpoint
+
     settings = paper_settings(6, objective="deft", loss_path="linear", save_steps=2)
     if launch(model, train, "whole", settings, processes, launcher).wait() != 0:
         raise SystemExit("the uninterrupted run failed")
@@ -125,7 +127,7 @@ def kill_and_resume(model, train, processes, launcher, problems) -> None:
     work = WORK / "killed.work"
     t0 = time.time()
     while time.time() - t0 < 600:
-        if any(_complete(p) for p in work.glob("checkpoint-*/trainer_state.json")) or proc.poll() is not None:
+        if any(complete_checkpoint(p) for p in work.glob("checkpoint-*")) or proc.poll() is not None:
             break
         time.sleep(0.1)
     kill_tree(proc)
@@ -158,13 +160,6 @@ def kill_tree(proc: subprocess.Popen) -> None:
             pass
     proc.wait()
     psutil.wait_procs(family, timeout=30)
-
-
-def _complete(state: Path) -> bool:
-    try:
-        return json.loads(state.read_text())["global_step"] == int(state.parent.name.split("-")[1])
-    except (OSError, ValueError, KeyError):
-        return False
 
 
 def probe(hidden: int, vocab: int, tokens: tuple[int, int], device: str, repeats: int = 3) -> list[dict]:

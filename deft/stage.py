@@ -37,7 +37,7 @@ def _is_local(ref: str) -> bool:
 def plan(config: dict) -> list[dict]:
     """One entry per thing to stage: {"kind", "ref", "repo_type", "name", "split", "used_by"}; refs
     that are local paths are checked for existence only."""
-    from .eval.evaluate import _read_task_yaml
+    from .eval.evaluate import _read_task_yaml, task_setting
     from .eval.tasks import TASKS_DIR
 
     items: dict[tuple, dict] = {}
@@ -72,15 +72,8 @@ def plan(config: dict) -> list[dict]:
                 add("eval", str(overrides[task]), f"{domain}:{task}")
             elif y.get("dataset_path") and y["dataset_path"] != "json":
                 add("eval", y["dataset_path"], f"{domain}:{task}", name=y.get("dataset_name"),
-                    split=y.get("test_split") or _included_split(path))
+                    split=task_setting(task, "test_split", TASKS_DIR / "paper"))
     return list(items.values())
-
-
-def _included_split(path: Path) -> str | None:
-    from .eval.evaluate import _read_task_yaml
-
-    y = _read_task_yaml(path)
-    return y.get("test_split") or (_included_split(path.parent / y["include"]) if y.get("include") else None)
 
 
 def git_blob_sha1(path: Path) -> str:
@@ -139,16 +132,14 @@ def verify(item: dict) -> str | None:
 
 
 def load_configs(paths) -> dict:
-    """The files merged as Snakemake merges --configfile (later keys win, nested mappings merged)."""
+    """The files merged as Snakemake merges --configfile (its own update_config: later keys win,
+    nested mappings merged)."""
     import yaml
-
-    def merge(a, b):
-        return {**a, **{k: merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
-                        for k, v in b.items()}}
+    from snakemake.utils import update_config
 
     config: dict = {}
     for path in paths:
-        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
     return config
 
 

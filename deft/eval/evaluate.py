@@ -38,11 +38,17 @@ def _read_task_yaml(path: Path) -> dict:
     return yaml.load(Path(path).read_text(), Loader=Loader) or {}
 
 
+def task_setting(name: str, key: str, tasks_dir: Path = TASKS_DIR):
+    """A key of a task YAML, following its ``include:`` chain (None where no file of it sets the key)."""
+    spec = _read_task_yaml(tasks_dir / f"{name}.yaml")
+    if spec.get(key) is not None or not spec.get("include"):
+        return spec.get(key)
+    return task_setting(Path(spec["include"]).stem, key, tasks_dir)
+
+
 def task_generation_kwargs(name: str, tasks_dir: Path = TASKS_DIR) -> dict:
     """The ``generation_kwargs`` of a task YAML (following its ``include:``)."""
-    spec = _read_task_yaml(tasks_dir / f"{name}.yaml")
-    own = spec.get("generation_kwargs")
-    return own if own is not None else task_generation_kwargs(Path(spec["include"]).stem, tasks_dir)
+    return task_setting(name, "generation_kwargs", tasks_dir)
 
 
 def _without_keys(text: str, keys: set[str]) -> str:

@@ -427,6 +427,16 @@ def settings_hash(cfg: dict, model_dir, train_path) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def complete_checkpoint(folder: Path) -> bool:
+    """Whether a ``checkpoint-N`` folder was written to the end: its trainer_state.json, which the
+    Trainer writes last, is there and names step N (a kill while saving leaves it absent or short)."""
+    try:
+        state = json.loads((Path(folder) / "trainer_state.json").read_text())
+        return int(state["global_step"]) == int(Path(folder).name.rsplit("-", 1)[-1])
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def resume_point(work: Path, stamp: str) -> tuple[str | None, list[Path]]:
     """(the newest complete checkpoint in ``work`` trained with these settings, or None; the folders
     to remove first). Complete: its trainer_state.json, which the Trainer writes last, is there and
@@ -438,12 +448,7 @@ def resume_point(work: Path, stamp: str) -> tuple[str | None, list[Path]]:
         return None, [work] if any(work.iterdir()) else []  # (an empty one: the Trainer made it)
     complete, broken = {}, []
     for folder in work.glob("checkpoint-*"):
-        try:
-            state = json.loads((folder / "trainer_state.json").read_text())
-            ok = int(state["global_step"]) == int(folder.name.rsplit("-", 1)[-1])
-        except (OSError, ValueError, KeyError):
-            ok = False
-        if ok:
+        if complete_checkpoint(folder):
             complete[int(folder.name.rsplit("-", 1)[-1])] = folder
         else:
             broken.append(folder)
@@ -588,5 +593,6 @@ def train(model_dir, train_path, out_dir, log_path, cfg: dict, *, stop_check=Non
             "stop_history": history, "settings": cfg,
             "distributed": {"type": str(trainer.accelerator.distributed_type).rsplit(".", 1)[-1],
                             "processes": trainer.accelerator.num_processes},
-            "realised": realised.realised, "job": scheduler_job(), "attempts": attempts,
+            "realised": realised.realised, "job": attempts[-1]["job"] if attempts else scheduler_job(),
+            "attempts": attempts,
             "peak_gpu_memory_gb": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None}

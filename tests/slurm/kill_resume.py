@@ -31,6 +31,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from deft.train.trainer import complete_checkpoint
+
 RUN = Path("results/runs/backbone=tiny-llama/domain=math/objective=deft/noise=clean/seed=0")
 MODEL, WORK = RUN / "model", RUN / "model.work"
 
@@ -46,13 +48,12 @@ def first_checkpoint(timeout: float = 1200) -> str:
     step) is on disk."""
     t0 = time.time()
     while time.time() - t0 < timeout:
-        for state in WORK.glob("checkpoint-*/trainer_state.json"):
+        if any(complete_checkpoint(folder) for folder in WORK.glob("checkpoint-*")):
             try:
-                step = json.loads(state.read_text())["global_step"]
                 attempts = [json.loads(x) for x in (WORK / "attempts.jsonl").read_text().splitlines() if x]
-            except (OSError, ValueError, KeyError):
-                continue
-            if step == int(state.parent.name.rsplit("-", 1)[-1]) and attempts and attempts[-1]["job"]:
+            except (OSError, ValueError):
+                attempts = []
+            if attempts and attempts[-1]["job"]:
                 return attempts[-1]["job"]["job_id"]
         time.sleep(0.2)
     raise SystemExit(f"kill-resume: no complete checkpoint in {WORK} after {timeout:.0f}s")
