@@ -1,6 +1,8 @@
 """benchmarks/gpu_smoke.py, the GPU preflight: it refuses to pass without CUDA, and its whole
 sequence (authors' training block on 2 processes with realised bf16 checked, both loss paths,
-save + kill + resume to identical weights, the loss probe) runs on CPU at small shapes."""
+save + kill + resume to identical weights, the loss probe) runs on CPU at small shapes - under
+real FSDP1 FULL_SHARD over 2 gloo ranks (tests/fsdp_on_cpu), which caught two bugs a GPU run
+found: the sharded head weight on the loss path and AdamW moments not restored on resume."""
 import subprocess
 import sys
 from pathlib import Path
@@ -28,4 +30,5 @@ def test_preflight_sequence_runs_on_cpu():
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert "kill-resume: resumed from" in out and "checkpoint-2" in out and "(bitwise identical)" in out
+    assert out.count("| FSDP          | v1 FULL_SHARD |") == 4, out  # really sharded, all four runs
     assert "nll: first-step loss logits" in out and "gpu preflight: ok" in out

@@ -43,9 +43,20 @@ class HeadBypass(torch.nn.Module):
             raise ValueError("the linear loss path needs an LM head without bias; use loss_path='logits'")
         self.weight = head.weight
         self.active = True
+        self.forward_weight = None
 
     def forward(self, x):
+        # The weight as the forward sees it, for the loss applied after the model returns: FSDP1
+        # (use_orig_params) puts the gathered weight here only during the forward and turns
+        # ``self.weight`` back into this rank's 1-D shard afterwards (FULL_SHARD on 2 ranks failed
+        # with a size mismatch); the gathered tensor stays alive for the backward of the root.
+        self.forward_weight = self.weight
         return x if self.active else torch.nn.functional.linear(x, self.weight)
+
+    def take_weight(self):
+        """The weight of the last forward (once: the reference is dropped), else the parameter."""
+        weight, self.forward_weight = self.forward_weight, None
+        return _full(self.weight if weight is None else weight)
 
 
 def linear_head(model) -> HeadBypass:
@@ -78,7 +89,7 @@ def shifted_terms(output: torch.Tensor, labels: torch.Tensor, objective: str, pa
     if head is not None and head.active:  # hidden states: the head at counted positions only
         counted = y != -100
         out, y = out[counted], y[counted]
-        weight = _full(head.weight)
+        weight = head.take_weight()
         if path == "linear":
             total, t = L.linear_terms(objective, out, weight, y, num_items=1, chunk_size=chunk_size, **params)
         else:

@@ -64,7 +64,12 @@ def layout(trainer) -> dict:
     if getattr(trainer, "is_fsdp_enabled", False):
         plugin = acc.state.fsdp_plugin
         out["fsdp_version"] = getattr(plugin, "fsdp_version", 1)
-        out["sharding_strategy"] = str(plugin.sharding_strategy).rsplit(".", 1)[-1]
+        asked = str(plugin.sharding_strategy).rsplit(".", 1)[-1]
+        # What FSDP1 really does is on the wrapped module: with one process it switches FULL_SHARD to
+        # NO_SHARD (seen on a one-GPU run whose record said FULL_SHARD). FSDP2 has no such attribute.
+        real = getattr(getattr(trainer, "model_wrapped", None), "sharding_strategy", None)
+        out["sharding_strategy_asked"] = asked
+        out["sharding_strategy"] = str(real).rsplit(".", 1)[-1] if real is not None else None
         policy = plugin.mixed_precision_policy
         out["reduce_dtype"] = str(getattr(policy, "reduce_dtype", None)) if policy is not None else None
     return out

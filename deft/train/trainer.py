@@ -393,7 +393,35 @@ def _trainer_class():
                 self._created_lr_scheduler = True
             return self.lr_scheduler
 
+        def _load_optimizer_and_scheduler(self, checkpoint):
+            # accelerate's FSDP1 loader with SHARDED_STATE_DICT fills the state dict of the optimizer as
+            # it is, and a fresh AdamW has no state yet: the moments were silently not restored, and a
+            # resumed run trained on with new ones (seen on an H200, 1.5e-4 off the uninterrupted
+            # weights while reruns were bitwise equal). Create the state first, as torch's own
+            # get_optimizer_state_dict does.
+            if checkpoint is not None and self.is_fsdp_enabled:
+                init_optimizer_state(getattr(self.optimizer, "optimizer", self.optimizer))
+            super()._load_optimizer_and_scheduler(checkpoint)
+
     return _Trainer
+
+
+def init_optimizer_state(optimizer) -> None:
+    """Give a fresh optimizer its (lazily created) state by one step on zero gradients at learning
+    rate 0, which leaves the weights as they are (AdamW's decoupled decay is then x 1), so that a
+    checkpoint loader that fills existing entries has entries to fill. A no-op once it has state."""
+    if optimizer.state:
+        return
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
+    lrs = [group["lr"] for group in optimizer.param_groups]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    for group in optimizer.param_groups:
+        group["lr"] = torch.tensor(0.0) if isinstance(group["lr"], torch.Tensor) else 0.0
+    optimizer.step()
+    for group, lr in zip(optimizer.param_groups, lrs):
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
 
 
 @contextlib.contextmanager

@@ -136,3 +136,26 @@ def test_heads_the_chunked_path_cannot_reproduce_are_refused():
     gemma.set_output_embeddings(Wrapped(gemma.get_output_embeddings()))
     with pytest.raises(ValueError, match="LM head of type Wrapped"):
         linear_head(gemma)
+
+
+@pytest.mark.parametrize("path", ["linear", "logits"])
+def test_the_loss_uses_the_head_weight_its_forward_saw(path):
+    """FSDP1 (use_orig_params) gives the head module the gathered weight as a plain tensor during
+    the forward only and puts this rank's 1-D shard back afterwards, before the Trainer calls the
+    loss: the loss must use (and send gradients to) the weight of the forward, not the shard."""
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(2, 5, 4, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 7, (2, 5), generator=g)
+    head = torch.nn.Linear(4, 7, bias=False).double()
+    bypass = HeadBypass(head)
+    gathered = head.weight.detach().clone().requires_grad_(True)
+    del bypass._parameters["weight"]
+    bypass.weight = gathered  # what FSDP sets for the forward
+    out = bypass(hidden)
+    bypass.weight = torch.nn.Parameter(torch.zeros(14, dtype=torch.float64))  # this rank's shard, after it
+    loss = ObjectiveLossFunc("deft", head=bypass, path=path)(type("O", (), {"logits": out})(), labels)
+    loss.backward()
+    expected = L.loss("deft", (hidden @ head.weight.detach().T)[:, :-1], labels[:, 1:])
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-10)
+    assert gathered.grad is not None and gathered.grad.abs().sum() > 0
+    assert bypass.forward_weight is None  # taken once: no reference kept to the gathered weight

@@ -165,3 +165,56 @@ def test_a_gpu_launch_without_cuda_fails_at_once(tiny_model, data, tmp_path, mon
     monkeypatch.setenv("ACCELERATE_USE_CPU", "False")  # what `accelerate launch` sets for a GPU config
     with pytest.raises(RuntimeError, match="asks for GPUs .* CUDA is unusable"):
         train(tiny_model, data, tmp_path / "m", tmp_path / "l.jsonl", SETTINGS)
+
+
+def test_the_summary_gives_the_sharding_fsdp_really_ran(monkeypatch):
+    """FSDP1 with one process switches FULL_SHARD to NO_SHARD (the one-GPU preflight's record said
+    FULL_SHARD): the summary reads the wrapped module, and keeps what the config asked beside it."""
+    import socket
+    from types import SimpleNamespace
+
+    import torch.distributed as dist
+    from torch.distributed.fsdp import FullyShardedDataParallel, ShardingStrategy
+
+    from deft.train.realised import layout
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    try:
+        wrapped = FullyShardedDataParallel(torch.nn.Linear(4, 4), sharding_strategy=ShardingStrategy.FULL_SHARD,
+                                           device_id=torch.device("cpu"))
+        plugin = SimpleNamespace(fsdp_version=1, sharding_strategy=ShardingStrategy.FULL_SHARD,
+                                 mixed_precision_policy=None)
+        trainer = SimpleNamespace(
+            is_fsdp_enabled=True, model_wrapped=wrapped,
+            accelerator=SimpleNamespace(num_processes=1, distributed_type="DistributedType.FSDP", mixed_precision="no",
+                                        state=SimpleNamespace(fsdp_plugin=plugin)),
+            args=SimpleNamespace(per_device_train_batch_size=4, gradient_accumulation_steps=2))
+        out = layout(trainer)
+    finally:
+        dist.destroy_process_group()
+    assert out["sharding_strategy"] == "NO_SHARD" and out["sharding_strategy_asked"] == "FULL_SHARD"
+    assert out["fsdp_version"] == 1 and out["processes"] == 1
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_optimizer_state_is_created_without_moving_the_weights(dtype):
+    """What the FSDP1 resume needs before accelerate's loader fills the optimizer state: AdamW's
+    moments exist (zero) and the weights, decayed at learning rate 0, are bitwise unchanged."""
+    from deft.train.trainer import init_optimizer_state
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 8).to(dtype)
+    before = {k: v.clone() for k, v in layer.state_dict().items()}
+    opt = torch.optim.AdamW(layer.parameters(), lr=1e-3, weight_decay=0.1)
+    init_optimizer_state(opt)
+    assert all(torch.equal(before[k], v) for k, v in layer.state_dict().items())
+    assert len(opt.state) == 2 and all(s["exp_avg"].abs().sum() == 0 for s in opt.state.values())
+    assert [g["lr"] for g in opt.param_groups] == [1e-3] and all(p.grad is None for p in layer.parameters())
+    state = {id(p): s["exp_avg"] for p, s in opt.state.items()}
+    init_optimizer_state(opt)  # a second call leaves an existing state alone
+    assert {id(p): s["exp_avg"] for p, s in opt.state.items()} == state
