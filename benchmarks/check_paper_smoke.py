@@ -3,7 +3,9 @@ every cell has its base and run records from lm-eval's vllm backend under the au
 math with 16 samples per item, the family wrapper, the authors' stops and the capped budget;
 medical with the m1 file per source and the Hub group; figfont; training through accelerate's FSDP config on 2 processes
 with the authors' numerics and both loss paths
-(accelerate runs an FSDP config as MULTI_CPU data parallelism on a CPU-only machine). Exits 1 naming what is missing.
+(accelerate runs an FSDP config as MULTI_CPU data parallelism on a CPU-only machine; under
+tests/fsdp_on_cpu, which make paper-smoke and slurm-smoke put on PYTHONPATH, it is real FSDP1 and
+the realised sharding must be FULL_SHARD). Exits 1 naming what is missing.
 With --slurm (`make slurm-smoke`), every record and train summary must also name the SLURM job it ran
 under, and `sacct` must know that job as COMPLETED.
     python benchmarks/check_paper_smoke.py .paper-smoke/results [--slurm]
@@ -85,6 +87,9 @@ def main(results: str, slurm: bool = False) -> int:
                  f"{path}: realised weights {real.get('param_dtype')} and optimizer states "
                  f"{real.get('optimizer_state_dtype')}, not the authors' bf16")
             need(real.get("processes") == 2, f"{path}: {real.get('processes')} processes realised, not 2")
+            if dist.get("type") == "FSDP":  # under tests/fsdp_on_cpu: really sharded over the 2 ranks
+                need(real.get("sharding_strategy") == "FULL_SHARD",
+                     f"{path}: sharding {real.get('sharding_strategy')} realised, not FULL_SHARD")
             steps = read_jsonl(path.with_name("train_log.jsonl"))
             need(len(steps) == r["train"]["steps"] > 0, f"{path}: {len(steps)} step lines for {r['train']['steps']} steps")
             rows.append({"domain": d, "kind": kind, "loss_path": s["loss_path"], "items": r["n_test"],

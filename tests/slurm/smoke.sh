@@ -16,6 +16,9 @@ rm -rf .slurm-smoke && mkdir -p .slurm-smoke
 "$venv/bin/python" tests/slurm/profile.py profiles/slurm tests/slurm/overlay.yaml .slurm-smoke/profile
 cd .slurm-smoke
 export VLLM_CPU_KVCACHE_SPACE=1
+# Real FSDP1 on the CPU ranks (accelerate alone runs an FSDP config as MULTI_CPU there): the jobs
+# inherit it, so the records and the preempted/crashed resumes below are those of sharded training.
+export PYTHONPATH="$repo/tests/fsdp_on_cpu${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
 "$venv/bin/snakemake" -s ../Snakefile --directory . --profile profile --configfile ../config/paper-smoke.yaml \
   2>&1 | tee snakemake.log
