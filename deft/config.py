@@ -163,6 +163,18 @@ def _check_contrasts(config: dict) -> None:
         for side in ("a", "b"):
             if c[side] not in L.OBJECTIVES:
                 _fail(f"analysis.contrasts[{i}].{side}", c[side], f"allowed: {sorted(L.OBJECTIVES)}")
+        control = c.get("control")
+        if control is not None:  # the positive control beside it (deft.report.tables.positive_control)
+            from .report.tables import CONTROLS
+
+            where = f"analysis.contrasts[{i}].control"
+            if not isinstance(control, dict) or control.get("kind") not in CONTROLS:
+                _fail(f"{where}.kind", (control or {}).get("kind") if isinstance(control, dict) else control,
+                      f"allowed: {list(CONTROLS)}")
+            if control.get("objective") not in L.OBJECTIVES:
+                _fail(f"{where}.objective", control.get("objective"), f"allowed: {sorted(L.OBJECTIVES)}")
+            if control["kind"] == "noise_cost" and not c["noise_rate"] > 0:
+                _fail(f"{where}.kind", "noise_cost", "allowed only for a contrast at a noise rate above 0")
 
 
 def grid_contrasts(config: dict) -> tuple[list[dict], list[tuple[dict, str]]]:

@@ -209,6 +209,12 @@ def test_evaluate_settings_fit_every_paper_cell_in_its_backbones_context():
      "analysis.contrasts\\[0\\].regime = 'stronk' is not allowed; allowed: a regime label of the config "
      "\\['intermediate', 'strong', 'weak'\\]"),
     ({"regime": "strong", "noise_rate": 0.3, "a": "deftt", "b": "nll"}, "analysis.contrasts\\[0\\].a = 'deftt'"),
+    ({"regime": "strong", "noise_rate": 0.3, "a": "deft", "b": "nll", "control": {"kind": "noise", "objective": "nll"}},
+     "analysis.contrasts\\[0\\].control.kind = 'noise' is not allowed; allowed: \\['noise_cost', 'beats_base'\\]"),
+    ({"regime": "strong", "noise_rate": 0.0, "a": "deft", "b": "nll", "control": {"kind": "noise_cost", "objective": "nll"}},
+     "control.kind = 'noise_cost' is not allowed; allowed only for a contrast at a noise rate above 0"),
+    ({"regime": "weak", "noise_rate": 0.0, "a": "nll", "b": "neg_p", "control": {"kind": "beats_base", "objective": "nl"}},
+     "control.objective = 'nl' is not allowed"),
 ])
 def test_a_misspelt_contrast_is_refused_even_in_a_reduced_grid(contrast, match):
     cfg = edit(["analysis", "contrasts"], [contrast])

@@ -64,7 +64,7 @@ def protocol_line(runs: pd.DataFrame) -> str:
 
 def warnings(tables: Path) -> list[str]:
     """Lines at the top of the report: regime labels that do not hold, collapsed runs, contrasts
-    whose minimum detectable effect misses its target - never silent."""
+    whose minimum detectable effect misses its target or whose positive control fails - never silent."""
     out = []
     reg, resp, rec, con = (_table(tables / f"{n}.csv") for n in ("regimes", "responses", "recipe_checks", "contrasts"))
     if reg is not None and "holds" in reg:
@@ -91,6 +91,11 @@ def warnings(tables: Path) -> list[str]:
             out.append(f"- **Under-powered contrast**: {r.contrast} ({r.regime}, noise {r.noise_rate}) has minimum "
                        f"detectable effect {r.mde:.3f} > target {r.mde_target}.")
     if con is not None and "verdict" in con:
+        for r in con[con.verdict.astype(str).str.startswith("not testable")].itertuples():
+            measured = "" if pd.isna(r.control_value) else \
+                f": measured {r.control_value:+.3f} [{r.control_ci_low:+.3f}, {r.control_ci_high:+.3f}], MDE {r.mde:.3f}"
+            out.append(f"- **Not testable**: {r.contrast} ({r.regime}, noise {r.noise_rate}): its control "
+                       f"{r.control} needs {r.control_needs}{measured}. Its numbers say nothing about the claim.")
         gone = con[con.verdict.astype(str).str.startswith("left out")]
         if len(gone):
             out.append("- **Contrasts left out** (outside this grid): " + "; ".join(
@@ -105,7 +110,7 @@ def warnings(tables: Path) -> list[str]:
     if unchecked:
         out.append("- **Not checked**: " + "; ".join(unchecked) + ".")
     return out or ["All regime labels hold, the recipe meets its requirements, no run collapsed, every "
-                   "pre-registered contrast meets its MDE target."]
+                   "pre-registered contrast meets its MDE target and its control holds."]
 
 
 def _table(path: Path) -> pd.DataFrame | None:

@@ -9,7 +9,8 @@ two objectives are compared; metrics without per-item scores use the run-level v
 * ``improvement_probability``: rliable's probability that an objective beats ``nll`` in a random
   cell, per metric, with its interval.
 * ``paper_vs_reproduced``: the published numbers beside the reproduced means.
-* ``contrasts``: the pre-registered contrasts of the config, with MDE against its target.
+* ``contrasts``: the pre-registered contrasts of the config, with MDE against its target and each
+  one's positive control (a contrast whose control fails is "not testable").
 * ``recipe_checks``: clean nll minus the base per regime, against what the recipe must achieve.
 
 Each is written as CSV, Markdown and LaTeX (booktabs) by ``write_table``.
@@ -165,7 +166,53 @@ def paired_vs(runs: pd.DataFrame, items: pd.DataFrame | None = None, baseline: s
 
 CONTRAST_COLUMNS = ["contrast", "regime", "backbone", "domain", "metric", "noise_rate", "difference", "ci_low",
                     "ci_high", "mde", "mde_target", "powered", "verdict", "seed_differences", "seeds_agree", "n_seeds",
-                    "n_items"]
+                    "n_items", "control", "control_value", "control_ci_low", "control_ci_high", "control_needs",
+                    "control_holds"]
+CONTROLS = ("noise_cost", "beats_base")
+
+
+def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFrame | None,
+                     runs: pd.DataFrame, contrast_mde: float) -> dict:
+    """Could the contrast's effect have appeared in this study? A positive control measured in the
+    same cell (issue #26), oriented by the metric's direction:
+
+    * ``noise_cost``: ``objective`` on clean data minus at the contrast's noise rate, paired by seed
+      and item; holds when its interval lies above 0 and it is at least ``times_mde`` (default 2) x
+      the contrast's MDE: a protection from noise can only be seen where noise costs something.
+    * ``beats_base``: ``objective`` (clean) minus the base model, paired by item; holds when its
+      interval lies above 0 (or every item differs by the same positive number): a contrast about
+      learning needs a recipe under which ``objective`` learns.
+    Returns the control_* columns of the contrasts table."""
+    kind, obj, metric = control["kind"], control["objective"], key[3]
+    clean_key = next((k for k, _ in _rows(runs) if k[:4] == key[:4] and np.isclose(k[4], 0.0)), None)
+    a = b = None
+    if kind == "noise_cost":
+        needs = f"{obj} clean - {obj} noisy > 0 and >= {control.get('times_mde', 2)} x MDE"
+        if clean_key is not None:
+            a, b = _common(scores.matrix(clean_key, obj), scores.matrix(key, obj))
+    elif kind == "beats_base":
+        needs = f"{obj} clean - base > 0"
+        base = None if items is None else items[(items.kind == "base") & (items.metric == metric)
+                                                & (items.backbone == key[1]) & (items.domain == key[2])]
+        if clean_key is not None and base is not None and not base.empty:
+            m, bv = scores.matrix(clean_key, obj), weighted(base.assign(seed=0)).iloc[0]
+            shared = m.columns.intersection(bv.index)
+            a, b = m[shared].to_numpy(), np.tile(bv[shared].to_numpy(), (len(m), 1))
+    else:
+        raise ValueError(f"control kind {kind!r} is not allowed; allowed: {list(CONTROLS)}")
+    out = {"control": f"{kind} ({obj})", "control_needs": needs}
+    if a is None or not a.size:
+        return {**out, "control_holds": False, "control_needs": needs + " (not measured: runs missing)"}
+    s = sign(metric)
+    value, lo, hi = paired_ci(s * a, s * b)
+    d = s * (a - b)
+    exact_positive = d.size > 1 and np.all(d == d.flat[0]) and d.flat[0] > 0
+    above = bool(exact_positive or (not np.isnan(lo) and lo > 0))
+    if kind == "noise_cost":
+        holds = above and not np.isnan(contrast_mde) and value >= control.get("times_mde", 2) * contrast_mde
+    else:
+        holds = above
+    return {**out, "control_value": value, "control_ci_low": lo, "control_ci_high": hi, "control_holds": bool(holds)}
 
 
 def _seed_differences(a, b) -> str:
@@ -185,7 +232,9 @@ def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
     noise rate, paired by seed and item, with its 95% CI, minimum detectable effect (80% power) and
     verdict; ``powered`` says whether the MDE is within ``mde_target``. A contrast whose runs are
     missing is listed with empty numbers and verdict "not run", not dropped; one outside a reduced
-    grid (``left_out``: (spec, reason) pairs, deft.config.grid_contrasts) with "left out: <reason>"."""
+    grid (``left_out``: (spec, reason) pairs, deft.config.grid_contrasts) with "left out: <reason>".
+    A spec's ``control`` (``positive_control``) is measured beside it; where it does not hold the
+    verdict is "not testable: ...", never "no detectable difference"."""
     scores, out = Scores(runs, items), []
     for spec in specs:
         metric = spec.get("metric", "exact_match")
@@ -202,11 +251,14 @@ def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
             diff, lo, hi = paired_ci(a, b)
             m = mde(a, b)
             verdict = _verdict(metric, diff, lo, hi, a, b)
+            control = positive_control(spec["control"], tuple(key), scores, items, runs, m) if spec.get("control") else {}
+            if control and not control["control_holds"]:  # the effect could not have appeared here
+                verdict = f"not testable: the control does not hold ({control['control_needs']})"
             out.append({"contrast": name, **dict(zip(ROW, key)), "difference": diff, "ci_low": lo, "ci_high": hi,
                         "mde": m, "mde_target": mde_target,
                         "powered": None if mde_target is None or np.isnan(m) else bool(m <= mde_target),
                         "verdict": verdict, "seed_differences": _seed_differences(a, b),
-                        "seeds_agree": _seeds_agree(a, b), "n_seeds": a.shape[0], "n_items": a.shape[1]})
+                        "seeds_agree": _seeds_agree(a, b), "n_seeds": a.shape[0], "n_items": a.shape[1], **control})
         if not found:
             out.append({"contrast": name, "regime": spec["regime"], "metric": metric, "noise_rate": spec["noise_rate"],
                         "mde_target": mde_target, "verdict": "not run"})

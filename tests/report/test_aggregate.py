@@ -436,3 +436,62 @@ def test_recipe_checks_say_whether_nll_learnt_more_than_a_constant_answer(tmp_pa
     # no baseline in the records: nothing claimed either way
     t = recipe_checks(tidy(recs), item_scores(recs)).iloc[0]
     assert t.beats_constant is None and np.isnan(t.above_constant_low)
+
+
+def _with_samples_at(tmp_path, per_item: dict) -> list[dict]:
+    """Records with samples: per_item[(objective, seed, noise_rate)] = 0/1 scores; objective 'base'
+    is the base model's record."""
+    recs = []
+    for (obj, seed, rate), scores in per_item.items():
+        kind = "base" if obj == "base" else "run"
+        r = record(obj, seed, float(np.mean(scores)), kind=kind, noise_rate=rate)
+        path = tmp_path / f"{obj}-{seed}-{rate}" / "record.json"
+        records.write(path, r)
+        (path.parent / "samples.jsonl").write_text("".join(
+            json.dumps({"task": "deft_arithmetic", "doc_id": i, "exact_match": s}) + "\n" for i, s in enumerate(scores)))
+        recs.append({**r, "_path": str(path)})
+    return recs
+
+
+@pytest.mark.parametrize("noise_costs", [False, True])
+def test_a_contrast_whose_positive_control_fails_is_not_testable(tmp_path, noise_costs):
+    """Issue #26: 'deft protects a prior from noise' can only show where noise costs nll something.
+    Where nll scores the same clean and noisy, the verdict is 'not testable', not 'no detectable
+    difference'; where noise costs nll far more than the contrast's MDE, the verdict stands."""
+    from deft.report.aggregate import item_scores
+    from deft.report.tables import contrasts
+
+    rng = np.random.default_rng(3)
+    right = rng.random(400) < 0.8
+    per = {("base", 0, 0.0): [float(r) for r in right]}
+    for s in (0, 1, 2):
+        clean = [float(r and rng.random() < 0.97) for r in right]
+        per[("nll", s, 0.0)] = clean
+        per[("deft", s, 0.0)] = clean
+        per[("nll", s, 0.3)] = [float(c and rng.random() < 0.6) for c in clean] if noise_costs else clean
+        per[("deft", s, 0.3)] = [float(c and rng.random() < 0.97) for c in clean]
+    recs = _with_samples_at(tmp_path, per)
+    spec = {"regime": "strong", "noise_rate": 0.3, "a": "deft", "b": "nll",
+            "control": {"kind": "noise_cost", "objective": "nll"}}
+    learns = {"regime": "strong", "noise_rate": 0.0, "a": "deft", "b": "nll",
+              "control": {"kind": "beats_base", "objective": "nll"}}
+    t = contrasts(tidy(recs), item_scores(recs), [spec, learns], mde_target=0.05)
+    row, base_row = t.iloc[0], t.iloc[1]
+    assert row.control == "noise_cost (nll)" and row.n_items == 400
+    if noise_costs:
+        assert row.control_holds and row.control_ci_low > 0 and row.control_value >= 2 * row.mde
+        assert row.verdict == "better"
+    else:
+        assert row.control_value == 0 and not row.control_holds
+        assert row.verdict.startswith("not testable: the control does not hold (nll clean - nll noisy > 0")
+        assert row.ci_low < 0 < row.ci_high or row.difference > 0  # the numbers are still reported
+    # clean nll is worse than the base here (it loses 3% of the right answers): nothing to learn, not testable
+    assert base_row.control == "beats_base (nll)" and not base_row.control_holds and base_row.control_value < 0
+    assert base_row.verdict.startswith("not testable")
+    from deft.report.markdown import warnings
+
+    (tmp_path / "tables").mkdir()
+    t.to_csv(tmp_path / "tables" / "contrasts.csv", index=False)
+    said = [w for w in warnings(tmp_path / "tables") if w.startswith("- **Not testable**")]
+    assert len(said) == 1 + (not noise_costs)
+    assert "deft - nll (strong, noise 0.0): its control beats_base (nll) needs nll clean - base > 0: measured -" in said[-1]
