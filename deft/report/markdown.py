@@ -16,7 +16,8 @@ RECORD_KEYS = ["kind", "regime", "backbone", "domain", "objective", "noise_kind"
 
 SECTIONS = [("Regime labels, measured (base exact match in the trained format against each label's band)",
              "regimes.md"),
-            ("Pre-registered contrasts (paired by seed and item; MDE at 80% power)", "contrasts.md"),
+            ("Contrasts (pre-registered unless the column says otherwise; paired by seed and item; MDE at 80% power; "
+             "each beside its positive control)", "contrasts.md"),
             ("Does the recipe learn? Clean nll minus the base, paired by item", "recipe_checks.md"),
             ("Table 1 (mean over seeds)", "table1.md"),
             ("Table 1 with 95% intervals over seeds and test items (* = best in the metric's direction)",
@@ -92,8 +93,10 @@ def warnings(tables: Path) -> list[str]:
                        f"detectable effect {r.mde:.3f} > target {r.mde_target}.")
     if con is not None and "verdict" in con:
         for r in con[con.verdict.astype(str).str.startswith("not testable")].itertuples():
-            measured = "" if pd.isna(r.control_value) else \
-                f": measured {r.control_value:+.3f} [{r.control_ci_low:+.3f}, {r.control_ci_high:+.3f}], MDE {r.mde:.3f}"
+            interval = "(no interval: every seed the same)" if pd.isna(r.control_ci_low) else \
+                f"[{r.control_ci_low:+.3f}, {r.control_ci_high:+.3f}]"
+            mde_text = "" if pd.isna(r.mde) else f", MDE {r.mde:.3f}"
+            measured = "" if pd.isna(r.control_value) else f": measured {r.control_value:+.3f} {interval}{mde_text}"
             out.append(f"- **Not testable**: {r.contrast} ({r.regime}, noise {r.noise_rate}): its control "
                        f"{r.control} needs {r.control_needs}{measured}. Its numbers say nothing about the claim.")
         gone = con[con.verdict.astype(str).str.startswith("left out")]

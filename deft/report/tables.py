@@ -164,11 +164,11 @@ def paired_vs(runs: pd.DataFrame, items: pd.DataFrame | None = None, baseline: s
                                             "direction", "verdict", "n_seeds", "n_items"])
 
 
-CONTRAST_COLUMNS = ["contrast", "regime", "backbone", "domain", "metric", "noise_rate", "difference", "ci_low",
+CONTRAST_COLUMNS = ["contrast", "preregistered", "regime", "backbone", "domain", "metric", "noise_rate", "difference", "ci_low",
                     "ci_high", "mde", "mde_target", "powered", "verdict", "seed_differences", "seeds_agree", "n_seeds",
                     "n_items", "control", "control_value", "control_ci_low", "control_ci_high", "control_needs",
                     "control_holds"]
-CONTROLS = ("noise_cost", "beats_base")
+CONTROLS = ("noise_cost", "beats_base", "above_zero")
 
 
 def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFrame | None,
@@ -182,6 +182,8 @@ def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFr
     * ``beats_base``: ``objective`` (clean) minus the base model, paired by item; holds when its
       interval lies above 0 (or every item differs by the same positive number): a contrast about
       learning needs a recipe under which ``objective`` learns.
+    * ``above_zero``: ``objective``'s own value in the contrast's cell, its interval above 0 (not
+      oriented): e.g. nll's token forgetting rate, since "forgets less" needs nll to forget.
     Returns the control_* columns of the contrasts table."""
     kind, obj, metric = control["kind"], control["objective"], key[3]
     clean_key = next((k for k, _ in _rows(runs) if k[:4] == key[:4] and np.isclose(k[4], 0.0)), None)
@@ -198,6 +200,15 @@ def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFr
             m, bv = scores.matrix(clean_key, obj), weighted(base.assign(seed=0)).iloc[0]
             shared = m.columns.intersection(bv.index)
             a, b = m[shared].to_numpy(), np.tile(bv[shared].to_numpy(), (len(m), 1))
+    elif kind == "above_zero":
+        needs = f"{obj} {metric} > 0"
+        m = scores.matrix(key, obj).to_numpy()
+        out = {"control": f"{kind} ({obj})", "control_needs": needs}
+        if not m.size:
+            return {**out, "control_holds": False, "control_needs": needs + " (not measured: runs missing)"}
+        value, lo, hi = cell_ci(m)
+        holds = bool((not np.isnan(lo) and lo > 0) or (np.all(m == m.flat[0]) and m.flat[0] > 0))
+        return {**out, "control_value": value, "control_ci_low": lo, "control_ci_high": hi, "control_holds": holds}
     else:
         raise ValueError(f"control kind {kind!r} is not allowed; allowed: {list(CONTROLS)}")
     out = {"control": f"{kind} ({obj})", "control_needs": needs}
@@ -254,16 +265,18 @@ def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
             control = positive_control(spec["control"], tuple(key), scores, items, runs, m) if spec.get("control") else {}
             if control and not control["control_holds"]:  # the effect could not have appeared here
                 verdict = f"not testable: the control does not hold ({control['control_needs']})"
-            out.append({"contrast": name, **dict(zip(ROW, key)), "difference": diff, "ci_low": lo, "ci_high": hi,
+            out.append({"contrast": name, "preregistered": spec.get("preregistered", True), **dict(zip(ROW, key)),
+                        "difference": diff, "ci_low": lo, "ci_high": hi,
                         "mde": m, "mde_target": mde_target,
                         "powered": None if mde_target is None or np.isnan(m) else bool(m <= mde_target),
                         "verdict": verdict, "seed_differences": _seed_differences(a, b),
                         "seeds_agree": _seeds_agree(a, b), "n_seeds": a.shape[0], "n_items": a.shape[1], **control})
         if not found:
-            out.append({"contrast": name, "regime": spec["regime"], "metric": metric, "noise_rate": spec["noise_rate"],
-                        "mde_target": mde_target, "verdict": "not run"})
+            out.append({"contrast": name, "preregistered": spec.get("preregistered", True), "regime": spec["regime"],
+                        "metric": metric, "noise_rate": spec["noise_rate"], "mde_target": mde_target, "verdict": "not run"})
     for spec, reason in left_out:
-        out.append({"contrast": f"{spec['a']} - {spec['b']}", "regime": spec["regime"],
+        out.append({"contrast": f"{spec['a']} - {spec['b']}", "preregistered": spec.get("preregistered", True),
+                    "regime": spec["regime"],
                     "metric": spec.get("metric", "exact_match"), "noise_rate": spec["noise_rate"],
                     "mde_target": mde_target, "verdict": f"left out: {reason}"})
     return pd.DataFrame(out, columns=CONTRAST_COLUMNS)

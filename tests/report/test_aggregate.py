@@ -495,3 +495,27 @@ def test_a_contrast_whose_positive_control_fails_is_not_testable(tmp_path, noise
     said = [w for w in warnings(tmp_path / "tables") if w.startswith("- **Not testable**")]
     assert len(said) == 1 + (not noise_costs)
     assert "deft - nll (strong, noise 0.0): its control beats_base (nll) needs nll clean - base > 0: measured -" in said[-1]
+    assert "nan" not in said[-1]  # an undefined MDE (deft and nll identical on clean data) is left out
+
+
+def test_a_forgetting_contrast_needs_nll_to_forget(tmp_path):
+    """Claim 3 (DEFT forgets less): a run-level, lower-is-better metric, one value per seed. The
+    control above_zero asks nll's own forgetting rate to be above 0; where nll forgets nothing the
+    contrast is not testable, and 'preregistered: false' is carried into the table."""
+    from deft.report.tables import contrasts
+
+    def recs(nll_rates):
+        out = []
+        for s, r in enumerate(nll_rates):
+            out += [record("nll", s, r, metric="token_forgetting_rate"),
+                    record("deft", s, r / 2, metric="token_forgetting_rate")]
+        return tidy(out)
+
+    spec = {"regime": "strong", "noise_rate": 0.0, "a": "deft", "b": "nll", "metric": "token_forgetting_rate",
+            "preregistered": False, "control": {"kind": "above_zero", "objective": "nll"}}
+    forgets = contrasts(recs([0.20, 0.22, 0.18]), None, [spec]).iloc[0]
+    assert forgets.control == "above_zero (nll)" and forgets.control_holds and forgets.control_ci_low > 0
+    assert forgets.verdict == "better" and forgets.preregistered == False and forgets.n_items == 1  # noqa: E712
+    none = contrasts(recs([0.0, 0.0, 0.0]), None, [spec]).iloc[0]
+    assert not none.control_holds and none.verdict.startswith("not testable: the control does not hold "
+                                                               "(nll token_forgetting_rate > 0)")
