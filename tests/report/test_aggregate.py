@@ -109,17 +109,24 @@ def test_best_follows_the_metric_direction():
         table1_ci(tidy([record("nll", 0, 0.3, metric="bleu")]))
 
 
-def _with_samples(tmp_path, per_item: dict) -> list[dict]:
-    """Records with samples.jsonl beside them: per_item[(objective, seed)] = list of 0/1 scores."""
+def _with_samples_at(tmp_path, per_item: dict) -> list[dict]:
+    """Records with samples: per_item[(objective, seed, noise_rate)] = 0/1 scores; objective 'base'
+    is the base model's record."""
     recs = []
-    for (obj, seed), scores in per_item.items():
-        r = record(obj, seed, float(np.mean(scores)))
-        path = tmp_path / f"{obj}-{seed}" / "record.json"
+    for (obj, seed, rate), scores in per_item.items():
+        kind = "base" if obj == "base" else "run"
+        r = record(obj, seed, float(np.mean(scores)), kind=kind, noise_rate=rate)
+        path = tmp_path / f"{obj}-{seed}-{rate}" / "record.json"
         records.write(path, r)
         (path.parent / "samples.jsonl").write_text("".join(
             json.dumps({"task": "deft_arithmetic", "doc_id": i, "exact_match": s}) + "\n" for i, s in enumerate(scores)))
         recs.append({**r, "_path": str(path)})
     return recs
+
+
+def _with_samples(tmp_path, per_item: dict) -> list[dict]:
+    """Records with samples.jsonl beside them: per_item[(objective, seed)] = list of 0/1 scores."""
+    return _with_samples_at(tmp_path, {(obj, seed, 0.0): scores for (obj, seed), scores in per_item.items()})
 
 
 def test_paired_difference_with_nll_is_paired_by_item_and_signed_by_direction(tmp_path):
@@ -436,21 +443,6 @@ def test_recipe_checks_say_whether_nll_learnt_more_than_a_constant_answer(tmp_pa
     # no baseline in the records: nothing claimed either way
     t = recipe_checks(tidy(recs), item_scores(recs)).iloc[0]
     assert t.beats_constant is None and np.isnan(t.above_constant_low)
-
-
-def _with_samples_at(tmp_path, per_item: dict) -> list[dict]:
-    """Records with samples: per_item[(objective, seed, noise_rate)] = 0/1 scores; objective 'base'
-    is the base model's record."""
-    recs = []
-    for (obj, seed, rate), scores in per_item.items():
-        kind = "base" if obj == "base" else "run"
-        r = record(obj, seed, float(np.mean(scores)), kind=kind, noise_rate=rate)
-        path = tmp_path / f"{obj}-{seed}-{rate}" / "record.json"
-        records.write(path, r)
-        (path.parent / "samples.jsonl").write_text("".join(
-            json.dumps({"task": "deft_arithmetic", "doc_id": i, "exact_match": s}) + "\n" for i, s in enumerate(scores)))
-        recs.append({**r, "_path": str(path)})
-    return recs
 
 
 @pytest.mark.parametrize("noise_costs", [False, True])
