@@ -232,14 +232,14 @@ def test_a_reduced_grid_keeps_its_contrasts_and_says_which_it_leaves_out():
     assert [(c["a"], c["b"], c["regime"], c["noise_rate"]) for c in kept] == [("deft", "nll", "strong", 0.3),
                                                                              ("deft", "nll", "strong", 0.0)]
     assert [(c["a"], c["b"], c["regime"]) for c, _ in left_out] == [("nll", "neg_p", "weak"), ("deft", "neg_p", "weak"),
-                                                                    ("deft", "nll", "intermediate")]
+                                                                    ("deft", "nll", "intermediate"), ("deft", "nll", "weak")]
     assert [why for _, why in left_out] == ["regime weak is not in grid.regimes ['strong']"] * 2 + [
-        "regime intermediate is not in grid.regimes ['strong']"]
+        "regime intermediate is not in grid.regimes ['strong']", "regime weak is not in grid.regimes ['strong']"]
     fewer = edit(["grid", "objectives"], ["nll", "deft"])
     fewer["grid"]["noise_rates"] = [0.0]
     check(fewer)
     kept, left_out = dc.grid_contrasts(fewer)
-    assert [(c["regime"], c["noise_rate"]) for c in kept] == [("strong", 0.0), ("intermediate", 0.0)]
+    assert [(c["regime"], c["noise_rate"]) for c in kept] == [("strong", 0.0), ("intermediate", 0.0), ("weak", 0.0)]
     assert [why for _, why in left_out] == [
         "noise rate 0.3 is not among the cell's rates [0.0]",
         "objective neg_p is not in grid.objectives ['nll', 'deft']",

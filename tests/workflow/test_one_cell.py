@@ -48,10 +48,11 @@ def test_one_cell_of_the_embedded_default(fresh_clone):
     assert {r[4] for r in runs} == {"0", "1", "2"} and len(runs) == 24
     assert "base/backbone=smollm2-135m-prior/domain=arithmetic/record.json" in out
     assert "backbone=smollm2-135m/" not in out and "backbone=smollm2-135m-early/" not in out  # no other cell
-    for a, b in (("nll", "neg_p"), ("deft", "neg_p")):
-        assert (f"note: contrast {a} - {b} (weak, noise 0.0) is left out: regime weak is not in grid.regimes "
-                "['strong']") in proc.stderr
-    assert "note: contrast deft - nll" not in proc.stderr
+    for a, b, regime in (("nll", "neg_p", "weak"), ("deft", "neg_p", "weak"), ("deft", "nll", "intermediate"),
+                         ("deft", "nll", "weak")):
+        assert (f"note: contrast {a} - {b} ({regime}, noise 0.0) is left out: regime {regime} is not in "
+                "grid.regimes ['strong']") in proc.stderr
+    assert "note: contrast deft - nll (strong" not in proc.stderr  # the strong cell's contrasts are kept
 
 
 def test_one_cell_at_paper_scale(fresh_clone):
