@@ -14,6 +14,7 @@ DIRECTIONS = {
     "prior_task_accuracy": "higher",  # greedy exact match on the backbone's reference task
     "prior_task_delta": "higher",     # that minus the base model's: below 0 = forgot
     "token_forgetting_rate": "lower",  # share of the base model's top-1 reference tokens lost
+    "confident_token_nll": "lower",   # -log p of test answer tokens the base held at p >= 0.9 (sharpening)
 }
 
 

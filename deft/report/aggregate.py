@@ -131,6 +131,56 @@ def heldout_tokens(recs: list[dict]) -> pd.DataFrame:
 
 ITEM_COLUMNS = ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed", "metric",
                 "item", "value", "weight"]
+CONFIDENT_P = 0.9  # a token the base model already predicts at least this well
+
+
+def confident_tokens(tokens: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Claim 4 (sharpening) as a measurement: on the test answer tokens the base model already
+    predicts with p >= CONFIDENT_P (per backbone and domain), each model's -log p, per token
+    (items: ``example:position``) and per record (its mean), as metric ``confident_token_nll``
+    (lower: sharper). Returns (rows for runs.csv's table, rows for items.csv's), empty without
+    token statistics. NLL's gradient there is only 1 - p; the paper says DEFT keeps pushing."""
+    import numpy as np
+
+    if tokens.empty or not {"model", "objective", "example", "position", "p_y"} <= set(tokens.columns):
+        return pd.DataFrame(columns=runs.columns), pd.DataFrame(columns=ITEM_COLUMNS)
+    t = tokens[tokens.model.astype(str) == tokens.objective.astype(str)].copy()  # a run's own rows
+    base = tokens[tokens.model == "base"].drop_duplicates(["regime", "backbone", "domain", "example", "position"])
+    t = pd.concat([t, base.assign(objective="base")])
+    held = base[base.p_y >= CONFIDENT_P][["regime", "backbone", "domain", "example", "position"]]
+    t = t.merge(held, on=["regime", "backbone", "domain", "example", "position"])
+    t = t.assign(kind=np.where(t.objective == "base", "base", "run"), metric="confident_token_nll",
+                 item=t.example.astype(str) + ":" + t.position.astype(str), weight=np.nan,
+                 value=-np.log(t.p_y.clip(lower=1e-12)))
+    items = t[ITEM_COLUMNS].reset_index(drop=True)
+    keys = ["kind", "regime", "backbone", "domain", "objective", "noise_kind", "noise_rate", "seed"]
+    means = items.groupby(keys, as_index=False).value.mean()
+    like = runs[runs.metric == "exact_match"].drop(columns=["metric", "value"]).drop_duplicates(keys)
+    rows = means.merge(like, on=keys, how="left").assign(metric="confident_token_nll")
+    return rows[runs.columns], items
+
+
+def sharpening(items: pd.DataFrame) -> pd.DataFrame:
+    """Per (regime, noise rate, objective, base first): the mean p of the test answer tokens the base
+    held at p >= CONFIDENT_P, before (base) and after fine-tuning, and their -log p; tokens = how
+    many (per seed for runs)."""
+    import numpy as np
+
+    cols = ["regime", "backbone", "domain", "noise_rate", "objective", "mean_p", "confident_token_nll", "tokens", "n_seeds"]
+    if items.empty:
+        return pd.DataFrame(columns=cols)
+    t = items.assign(p=np.exp(-items.value))
+    base = t[t.kind == "base"].drop(columns="noise_rate")
+    runs = t[t.kind == "run"]
+    out = []
+    for (regime, backbone, domain, rate), cell in runs.groupby(["regime", "backbone", "domain", "noise_rate"]):
+        b = base[(base.regime == regime) & (base.backbone == backbone) & (base.domain == domain)]
+        groups = dict(list(cell.groupby("objective")))
+        for obj, g in [("base", b), *((o, groups[o]) for o in ordered(groups))]:
+            out.append({"regime": regime, "backbone": backbone, "domain": domain, "noise_rate": rate, "objective": obj,
+                        "mean_p": g.p.mean(), "confident_token_nll": g.value.mean(),
+                        "tokens": g.item.nunique(), "n_seeds": g.seed.nunique()})
+    return pd.DataFrame(out, columns=cols)
 
 
 def item_scores(recs: list[dict]) -> pd.DataFrame:
@@ -308,7 +358,12 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
     write_table(improvement_probability(df, items), out / "improvement_probability")
     write_table(paper_vs_reproduced(df), out / "paper_vs_reproduced")
     write_table(forgetting(recs), out / "forgetting")
-    write_table(contrasts(df, items, contrast_specs or [], mde_target, left_out_contrasts or []), out / "contrasts")
+    # the sharpening measurement enters the contrasts only (not Table 1: it is a token-level analysis)
+    sharp_runs, sharp_items = confident_tokens(heldout_tokens(recs), df)
+    write_table(contrasts(pd.concat([df, sharp_runs], ignore_index=True),
+                          pd.concat([items, sharp_items], ignore_index=True),
+                          contrast_specs or [], mde_target, left_out_contrasts or []), out / "contrasts")
+    write_table(sharpening(sharp_items), out / "sharpening")
     write_table(recipe_checks(df, items, constants=constant_scores(recs)), out / "recipe_checks")
     regimes_t, responses = regime_checks(recs), response_checks(recs)
     write_table(regimes_t, out / "regimes")

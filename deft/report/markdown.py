@@ -19,6 +19,7 @@ SECTIONS = [("Regime labels, measured (base exact match in the trained format ag
             ("Contrasts (pre-registered unless the column says otherwise; paired by seed and item; MDE at 80% power; "
              "each beside its positive control)", "contrasts.md"),
             ("Does the recipe learn? Clean nll minus the base, paired by item", "recipe_checks.md"),
+            ("Sharpening: the test answer tokens the base held at p >= 0.9, mean p before and after", "sharpening.md"),
             ("Table 1 (mean over seeds)", "table1.md"),
             ("Table 1 with 95% intervals over seeds and test items (* = best in the metric's direction)",
              "table1_ci.md"),

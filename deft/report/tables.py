@@ -168,7 +168,7 @@ CONTRAST_COLUMNS = ["contrast", "preregistered", "regime", "backbone", "domain",
                     "ci_low", "ci_high", "mde", "mde_target", "powered", "verdict", "seed_differences", "seeds_agree",
                     "n_seeds", "n_items", "control", "control_value", "control_ci_low", "control_ci_high", "control_needs",
                     "control_holds"]
-CONTROLS = ("noise_cost", "beats_base", "above_zero")
+CONTROLS = ("noise_cost", "beats_base", "above_zero", "headroom")
 
 
 def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFrame | None,
@@ -184,17 +184,22 @@ def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFr
       learning needs a recipe under which ``objective`` learns.
     * ``above_zero``: ``objective``'s own value in the contrast's cell, its interval above 0 (not
       oriented): e.g. nll's token forgetting rate, since "forgets less" needs nll to forget.
+    * ``headroom``: for a lower-is-better metric bounded below by 0 (``confident_token_nll``):
+      ``objective``'s own mean in the cell is at least ``times_mde`` x the contrast's MDE, so that
+      something can be better than it by a detectable amount (sharpening where nll left no room
+      cannot show).
     Returns the control_* columns of the contrasts table."""
     kind, obj, metric = control["kind"], control["objective"], key[3]
     if kind not in CONTROLS:
         raise ValueError(f"control kind {kind!r} is not allowed; allowed: {list(CONTROLS)}")
     times = control.get("times_mde", 2)
     needs = {"noise_cost": f"{obj} clean - {obj} noisy > 0 and >= {times} x MDE",
-             "beats_base": f"{obj} clean - base > 0", "above_zero": f"{obj} {metric} > 0"}[kind]
+             "beats_base": f"{obj} clean - base > 0", "above_zero": f"{obj} {metric} > 0",
+             "headroom": f"{obj} {metric} >= {times} x MDE"}[kind]
     out = {"control": f"{kind} ({obj})", "control_needs": needs}
     clean_key = next((k for k, _ in _rows(runs) if k[:4] == key[:4] and np.isclose(k[4], 0.0)), None)
     a = b = None
-    if kind == "above_zero":
+    if kind in ("above_zero", "headroom"):
         a = scores.matrix(key, obj).to_numpy()
     elif kind == "noise_cost" and clean_key is not None:
         a, b = _common(scores.matrix(clean_key, obj), scores.matrix(key, obj))
@@ -207,21 +212,21 @@ def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFr
             a, b = m[shared].to_numpy(), np.tile(bv[shared].to_numpy(), (len(m), 1))
     if a is None or not a.size:
         return {**out, "control_holds": False, "control_needs": needs + " (not measured: runs missing)"}
-    if kind == "above_zero":
+    if kind in ("above_zero", "headroom"):
         (value, lo, hi), d = cell_ci(a), a
     else:
         s = sign(metric)
         (value, lo, hi), d = paired_ci(s * a, s * b), s * (a - b)
     exact_positive = d.size > 1 and np.all(d == d.flat[0]) and d.flat[0] > 0  # no variance, no doubt
     holds = bool(exact_positive or (not np.isnan(lo) and lo > 0))
-    if kind == "noise_cost":
-        holds = holds and not np.isnan(contrast_mde) and value >= times * contrast_mde
+    if kind in ("noise_cost", "headroom"):
+        holds = (holds or kind == "headroom") and not np.isnan(contrast_mde) and value >= times * contrast_mde
     return {**out, "control_value": value, "control_ci_low": lo, "control_ci_high": hi, "control_holds": bool(holds)}
 
 
 def _seed_differences(a, b) -> str:
-    """Each seed's mean difference a - b, in seed order (e.g. '-0.037 -0.018 -0.014')."""
-    return " ".join(f"{d:+.3f}" for d in (np.asarray(a) - np.broadcast_to(b, np.shape(a))).mean(axis=1))
+    """Each seed's mean difference a - b, in seed order, to 3 significant digits (e.g. '-0.037 -0.018 -0.0014')."""
+    return " ".join(f"{d:+.3g}" for d in (np.asarray(a) - np.broadcast_to(b, np.shape(a))).mean(axis=1))
 
 
 def _seeds_agree(a, b) -> bool | None:

@@ -511,3 +511,39 @@ def test_a_forgetting_contrast_needs_nll_to_forget(tmp_path):
     none = contrasts(recs([0.0, 0.0, 0.0]), None, [spec]).iloc[0]
     assert not none.control_holds and none.verdict.startswith("not testable: the control does not hold "
                                                                "(nll token_forgetting_rate > 0)")
+
+
+def test_sharpening_is_measured_on_the_tokens_the_base_already_held(tmp_path):
+    """Claim 4: -log p of the test tokens the base predicted at p >= 0.9, per token and record; a
+    token the base did not hold is left out; the headroom control asks nll to leave room."""
+    from deft.report.aggregate import confident_tokens, sharpening
+    from deft.report.tables import contrasts
+
+    base_p = [0.95, 0.99, 0.5, 0.92] * 25  # 75 held tokens, 25 not
+    rng = np.random.default_rng(0)
+    rows, recs = [], [record("base", 0, 0.5, kind="base")]
+    for pos, p in enumerate(base_p):
+        rows.append({"model": "base", "objective": "nll", "seed": 0, "p_y": p, "position": pos})
+    for s in (0, 1, 2):
+        for obj, shift in (("nll", 0.0), ("deft", 0.5)):  # deft removes half of nll's remaining error
+            recs.append(record(obj, s, 0.8))
+            for pos, p in enumerate(base_p):
+                after = 1 - (1 - p) * rng.uniform(0.5, 0.7) * (1 - shift)
+                rows.append({"model": obj, "objective": obj, "seed": s, "p_y": after, "position": pos})
+    tokens = pd.DataFrame(rows).assign(regime="strong", backbone="b", domain="arithmetic", noise_kind="none",
+                                       noise_rate=0.0, example="ex")
+    runs_rows, items = confident_tokens(tokens, tidy(recs))
+    assert set(items.item.str.split(":").str[1].astype(int)) == {i for i, p in enumerate(base_p) if p >= 0.9}
+    assert len(runs_rows) == 7 and set(runs_rows.metric) == {"confident_token_nll"}
+    nll0 = items[(items.objective == "nll") & (items.seed == 0)]
+    assert runs_rows[(runs_rows.objective == "nll") & (runs_rows.seed == 0)].value.iloc[0] == pytest.approx(nll0.value.mean())
+    table = sharpening(items)
+    assert list(table.objective) == ["base", "nll", "deft"] and (table.tokens == 75).all()
+    assert table.set_index("objective").mean_p["deft"] > table.set_index("objective").mean_p["nll"] > table.mean_p[0]
+    spec = {"regime": "strong", "noise_rate": 0.0, "a": "deft", "b": "nll", "metric": "confident_token_nll",
+            "control": {"kind": "headroom", "objective": "nll"}}
+    row = contrasts(pd.concat([tidy(recs), runs_rows]), items, [spec]).iloc[0]
+    assert row.n_items == 75 and row.verdict == "better" and row.control_holds  # nll left room, deft took it
+    saturated = items.assign(value=np.where(items.objective == "nll", 1e-9, items.value))
+    row = contrasts(pd.concat([tidy(recs), runs_rows]), saturated, [spec]).iloc[0]
+    assert not row.control_holds and row.verdict.startswith("not testable")

@@ -86,7 +86,7 @@ def test_contrasts_say_each_seeds_difference_and_whether_they_agree():
 
     b = np.zeros((3, 4))
     a = np.array([[-1, 0, 0, 0], [-1, -1, 0, 0], [0, 0, 0, -1]], dtype=float)  # every seed favours b
-    assert _seed_differences(a, b) == "-0.250 -0.500 -0.250" and _seeds_agree(a, b) is True
+    assert _seed_differences(a, b) == "-0.25 -0.5 -0.25" and _seeds_agree(a, b) is True
     a[2] = 1.0
     assert _seeds_agree(a, b) is False and _seeds_agree(a[:1], b[:1]) is None
 

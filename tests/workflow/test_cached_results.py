@@ -86,9 +86,9 @@ def test_fresh_clone_figures_rebuilds_tables_figures_and_report(fresh_clone):
     t = pd.read_csv(fresh_clone / "results/tables/table1.csv")
     assert set(t.regime) == {"weak", "intermediate", "strong"} and (t.n_seeds == 3).all()
     contrasts = pd.read_csv(fresh_clone / "results/tables/contrasts.csv")
-    assert len(contrasts) == 6 and contrasts.n_items.notna().all() and not contrasts.verdict.str.startswith("left").any()
+    assert len(contrasts) == 9 and contrasts.n_items.notna().all() and not contrasts.verdict.str.startswith("left").any()
     # every contrast beside its positive control; a failed control makes it "not testable"
-    assert contrasts.control.notna().all() and contrasts.preregistered.sum() == 3  # three pre-registered, three added
+    assert contrasts.control.notna().all() and contrasts.preregistered.sum() == 3  # three pre-registered, six added
     assert (contrasts.verdict.str.startswith("not testable") == ~contrasts.control_holds.astype(bool)).all()
     for fig in ("noise_robustness", "improvement_probability", "gating_dynamics", "gradient_maps",
                 "confident_conflicts", "forgetting"):

@@ -46,6 +46,7 @@ rule aggregate:
                      category=TABLES),
         forgetting=report(table_files("forgetting"), caption="../report/forgetting_table.rst", category=TABLES),
         contrasts=report(table_files("contrasts"), caption="../report/contrasts.rst", category=TABLES),
+        sharpening=report(table_files("sharpening"), caption="../report/sharpening.rst", category=TABLES),
         recipe=report(table_files("recipe_checks"), caption="../report/recipe_checks.rst", category=TABLES),
         regimes=report(table_files("regimes"), caption="../report/regimes.rst", category=TABLES),
         responses=report(table_files("responses"), caption="../report/responses.rst", category=TABLES),
