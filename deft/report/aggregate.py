@@ -359,7 +359,8 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
     write_table(paper_vs_reproduced(df), out / "paper_vs_reproduced")
     write_table(forgetting(recs), out / "forgetting")
     # the sharpening measurement enters the contrasts only (not Table 1: it is a token-level analysis)
-    sharp_runs, sharp_items = confident_tokens(heldout_tokens(recs), df)
+    tokens = heldout_tokens(recs)  # every tokens.csv, read once: the sharpening contrasts and heldout_tokens.csv
+    sharp_runs, sharp_items = confident_tokens(tokens, df)
     write_table(contrasts(pd.concat([df, sharp_runs], ignore_index=True),
                           pd.concat([items, sharp_items], ignore_index=True),
                           contrast_specs or [], mde_target, left_out_contrasts or []), out / "contrasts")
@@ -377,7 +378,7 @@ def aggregate(record_paths, out_dir, *, skip_bad: bool = False, allow_mixed: boo
               f"answers {r.distinct_share:.1%} distinct strings per item (collapse: below {COLLAPSE_SHARE:.0%} of the "
               f"gold answers' {r.gold_distinct_share if pd.notna(r.gold_distinct_share) else 1:.1%})")
     write_bytes_atomic(out / "train_logs.csv", train_logs(recs).to_csv(index=False).encode())
-    write_bytes_atomic(out / "heldout_tokens.csv", heldout_tokens(recs).to_csv(index=False).encode())
+    write_bytes_atomic(out / "heldout_tokens.csv", tokens.to_csv(index=False).encode())
     return {"records": len(recs), "skipped": bad}
 
 

@@ -81,6 +81,18 @@ def _common(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return a.loc[seeds, cols].to_numpy(), b.loc[seeds, cols].to_numpy()
 
 
+def _against_base(scores: Scores, items: pd.DataFrame, key: tuple, objective: str):
+    """(``objective``'s [seeds x items] scores in the row ``key``, the base model's scores on the same
+    items weighted as the runs' are and repeated per seed), or None where the base has no items there."""
+    base = items[(items.kind == "base") & (items.metric == key[3]) & (items.backbone == key[1])
+                 & (items.domain == key[2])]
+    if base.empty:
+        return None
+    a, b = scores.matrix(key, objective), weighted(base.assign(seed=0)).iloc[0]
+    shared = a.columns.intersection(b.index)
+    return a[shared].to_numpy(), np.tile(b[shared].to_numpy(), (a.shape[0], 1))
+
+
 def _rows(runs: pd.DataFrame):
     return runs[runs.kind == "run"].groupby(ROW, sort=True)
 
@@ -204,12 +216,7 @@ def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFr
     elif kind == "noise_cost" and clean_key is not None:
         a, b = _common(scores.matrix(clean_key, obj), scores.matrix(key, obj))
     elif kind == "beats_base" and clean_key is not None and items is not None:
-        base = items[(items.kind == "base") & (items.metric == metric) & (items.backbone == key[1])
-                     & (items.domain == key[2])]
-        if not base.empty:
-            m, bv = scores.matrix(clean_key, obj), weighted(base.assign(seed=0)).iloc[0]
-            shared = m.columns.intersection(bv.index)
-            a, b = m[shared].to_numpy(), np.tile(bv[shared].to_numpy(), (len(m), 1))
+        a, b = _against_base(scores, items, clean_key, obj) or (None, None)
     if a is None or not a.size:
         return {**out, "control_holds": False, "control_needs": needs + " (not measured: runs missing)"}
     if kind in ("above_zero", "headroom"):
@@ -218,9 +225,9 @@ def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFr
         s = sign(metric)
         (value, lo, hi), d = paired_ci(s * a, s * b), s * (a - b)
     exact_positive = d.size > 1 and np.all(d == d.flat[0]) and d.flat[0] > 0  # no variance, no doubt
-    holds = bool(exact_positive or (not np.isnan(lo) and lo > 0))
-    if kind in ("noise_cost", "headroom"):
-        holds = (holds or kind == "headroom") and not np.isnan(contrast_mde) and value >= times * contrast_mde
+    above = bool(exact_positive or (not np.isnan(lo) and lo > 0))
+    large = not np.isnan(contrast_mde) and value >= times * contrast_mde
+    holds = {"noise_cost": above and large, "headroom": large}.get(kind, above)
     return {**out, "control_value": value, "control_ci_low": lo, "control_ci_high": hi, "control_holds": bool(holds)}
 
 
@@ -300,17 +307,11 @@ def recipe_checks(runs: pd.DataFrame, items: pd.DataFrame | None, metric: str = 
     if items is None:
         return pd.DataFrame(out, columns=RECIPE_COLUMNS)
     scores = Scores(runs, items)
-    base_items = items[(items.kind == "base") & (items.metric == metric)]
     for key, cell in _rows(runs[(runs.metric == metric) & np.isclose(runs.noise_rate, 0.0)]):
-        if baseline not in set(cell.objective):
+        pair = _against_base(scores, items, key, baseline) if baseline in set(cell.objective) else None
+        if pair is None:
             continue
-        base = base_items[(base_items.backbone == key[1]) & (base_items.domain == key[2])]
-        if base.empty:
-            continue
-        b = weighted(base.assign(seed=0)).iloc[0]  # the base's items, weighted as the runs' are
-        a = scores.matrix(key, baseline)
-        shared = a.columns.intersection(b.index)
-        a, b = a[shared].to_numpy(), np.tile(b[shared].to_numpy(), (a.shape[0], 1))
+        a, b = pair
         diff, lo, hi = paired_ci(a, b)
         strong = key[0] == "strong"
         requirement = f"{baseline} >= base - {STRONG_TOLERANCE}" if strong else f"{baseline} beats the base"
