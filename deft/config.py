@@ -58,9 +58,10 @@ def check(config: dict) -> None:
                       f"allowed: a non-prior backbone of this config {sorted(b for b in backbones if b != name)}")
             if spec["domain"] not in data["domains"]:
                 _fail(f"backbones.{name}.domain", spec["domain"], f"allowed: {sorted(data['domains'])}")
-            if "prior" not in config or data["sizes"].get("prior", 0) < 1 or data["sizes"].get("prior_dev", 0) < 1:
+            if "prior" not in config or any(data["sizes"].get(s, 0) < 1 for s in ("prior", "prior_dev", "prior_stop")):
                 raise ValueError(f"config: backbones.{name} is a prior backbone: set `prior:` and "
-                                 "data.sizes.prior and data.sizes.prior_dev (both >= 1)")
+                                 "data.sizes.prior, data.sizes.prior_dev and data.sizes.prior_stop (each >= 1; "
+                                 f"given {dict(data['sizes'])})")
         if src == "local" and not Path(spec["path"]).is_dir():
             raise ValueError(f"config: backbones.{name}.path = {spec['path']!r} is not an existing folder")
     for name, params in data["domains"].items():
@@ -88,6 +89,14 @@ def check(config: dict) -> None:
             for task in params.get("eval_data", {}):  # task -> local file or hub id of its test data
                 if task not in known:
                     _fail(f"data.domains.{name}.eval_data", task, f"allowed: {known}")
+    sample = data.get("train_sample")
+    if sample is not None:  # each seed draws this many from a generated train pool (a hub set is used whole)
+        for regime, r in config.get("regimes", {}).items():
+            params = data["domains"].get(r["domain"], {})
+            pool = {**data["sizes"], **params.get("sizes", {})}.get("train", 0)
+            if "hub" not in params and sample > pool:
+                _fail("data.train_sample", sample, f"allowed: at most the train pool of {r['domain']!r} "
+                      f"(regime {regime}: data.sizes.train = {pool})")
     launch = launch_settings(config)
     if launch["kind"] == "accelerate":
         cfg = launch.get("config_file")

@@ -67,6 +67,8 @@ def test_shipped_configs_are_valid(config_file):
     (["evaluate", "backend"], "tgi", "'tgi' is not one of \\['hf', 'vllm'\\]"),
     (["gird"], {}, "'gird' was unexpected"),
     (["data", "sizes", "prior"], 0, "is a prior backbone: set `prior:`"),
+    (["data", "sizes", "prior_stop"], 0, "data.sizes.prior_stop \\(each >= 1"),
+    (["data", "train_sample"], 513, "data.train_sample = 513 is not allowed; allowed: at most the train pool of 'arithmetic'"),
     (["prior"], DELETE, "is a prior backbone: set `prior:`"),
     (["launch"], {"kind": "accelerate", "config_file": "configs/accelerate/nope.yaml", "num_processes": 2},
      "launch.config_file = 'configs/accelerate/nope.yaml' is not allowed; allowed: an accelerate config file"),
@@ -97,8 +99,8 @@ def test_bad_config_is_refused(path, value, match):
 def test_grid_expansion_dedupes_the_clean_run_across_noise_kinds():
     cfg = edit(["grid", "noise_kinds"], ["answer", "shuffle"])
     runs = dc.runs(cfg)
-    # 3 regimes x 4 objectives x (1 clean + 2 kinds x 1 noisy rate) x 3 seeds
-    assert len(runs) == 3 * 4 * 3 * 3
+    # 4 objectives x 3 seeds x (2 regimes x (1 clean + 2 kinds x 1 noisy rate) + weak: clean only)
+    assert len(runs) == 4 * 3 * (2 * 3 + 1)
     assert {r["noise"] for r in runs} == {"clean", "answer-0.3", "shuffle-0.3"}
     assert dc.parse_noise("answer-0.3") == ("answer", 0.3) and dc.parse_noise("clean") == ("none", 0.0)
 
@@ -232,7 +234,8 @@ def test_a_reduced_grid_keeps_its_contrasts_and_says_which_it_leaves_out():
     assert [(c["a"], c["b"], c["regime"], c["noise_rate"]) for c in kept] == [("deft", "nll", "strong", 0.3),
                                                                              ("deft", "nll", "strong", 0.0),
                                                                              ("deft", "nll", "strong", 0.0)]
-    assert [(c["a"], c["b"], c["regime"]) for c, _ in left_out] == [("nll", "neg_p", "weak"), ("deft", "neg_p", "weak"),
+    assert [(c["a"], c["b"], c["regime"]) for c, _ in left_out] == [("deft", "nll", "intermediate"),
+                                                                    ("nll", "neg_p", "weak"), ("deft", "neg_p", "weak"),
                                                                     ("deft", "nll", "intermediate"), ("deft", "nll", "weak"),
                                                                     ("deft", "nll", "intermediate"), ("deft", "nll", "weak")]
     assert all(why == f"regime {c['regime']} is not in grid.regimes ['strong']" for c, why in left_out)
@@ -242,6 +245,7 @@ def test_a_reduced_grid_keeps_its_contrasts_and_says_which_it_leaves_out():
     kept, left_out = dc.grid_contrasts(fewer)
     assert [(c["regime"], c["noise_rate"]) for c in kept] == [("strong", 0.0), ("intermediate", 0.0), ("weak", 0.0)] * 2
     assert [why for _, why in left_out] == [
+        "noise rate 0.3 is not among the cell's rates [0.0]",
         "noise rate 0.3 is not among the cell's rates [0.0]",
         "objective neg_p is not in grid.objectives ['nll', 'deft']",
         "objective neg_p is not in grid.objectives ['nll', 'deft']"]

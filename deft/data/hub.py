@@ -95,7 +95,7 @@ def fetch(domain: str, spec: dict, out_dir) -> dict:
         data = dumps_jsonl(rows)
         write_bytes_atomic(out / f"{split_name}.jsonl", data)
         hashes[split_name] = sha256(data)
-    for empty in ("prior", "prior_dev"):
+    for empty in ("prior", "prior_dev", "prior_stop"):
         write_bytes_atomic(out / f"{empty}.jsonl", b"")
     manifest = {"domain": domain, "source": spec["dataset"], "sha256": hashes,
                 "test_in_training": bool(spec["heldout_trained"] and not spec["test_split"])}

@@ -11,6 +11,11 @@ Determinism and nesting: which examples are corrupted is a prefix of one permuta
 ``seed`` alone, and each example's corruption is drawn from (seed, its index) alone, so the
 corrupted set at rate 0.3 contains the one at rate 0.1 with identical corrupted answers.
 Test sets never pass through here.
+
+``draw(pool, n, seed)``: with ``data.train_sample`` each run seed first draws its ``n`` training
+examples from the train pool (from ``seed`` alone, so a seed's clean and noisy sets hold the same
+examples and the noise cost is paired), so that the intervals over seeds cover the sampling of
+the training set, not only its noise and order.
 """
 from __future__ import annotations
 
@@ -76,11 +81,26 @@ def inject(examples: list[dict], rate: float, kind: str, seed: int) -> tuple[lis
     return noisy, audit
 
 
-def make_noisy(train_path, kind: str, rate: float, seed: int, out_train, out_audit) -> dict:
-    """Pipeline stage: write the noisy training set and its audit (with the file's sha256)."""
+def draw(pool: list[dict], n: int, seed: int) -> list[dict]:
+    """``n`` examples of ``pool`` drawn without replacement from ``seed`` alone, in the drawn order."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(pool):
+        raise ValueError(f"train sample {n!r} is not allowed; it must be an integer in [1, {len(pool)}] "
+                         "(the train pool's size)")
+    return random.Random(f"train-sample:{seed}").sample(pool, n)
+
+
+def make_noisy(train_path, kind: str, rate: float, seed: int, out_train, out_audit, sample: int | None = None) -> dict:
+    """Pipeline stage: write the noisy training set and its audit (with the file's sha256); with
+    ``sample``, the seed's draw of that many examples from the pool at ``train_path`` first."""
     from ..io import dumps_jsonl, read_jsonl, sha256, write_bytes_atomic, write_json_atomic
 
-    noisy, audit = inject(read_jsonl(train_path), rate, kind, seed)
+    examples = read_jsonl(train_path)
+    pool_size = len(examples)
+    if sample is not None:
+        examples = draw(examples, sample, seed)
+    noisy, audit = inject(examples, rate, kind, seed)
+    audit["sample"] = {"pool": pool_size, "drawn": len(examples) if sample is not None else None,
+                       "ids": [e.get("id") for e in examples] if sample is not None else None}
     data = dumps_jsonl(noisy)
     audit["train_sha256"] = sha256(data)
     write_bytes_atomic(out_train, data)

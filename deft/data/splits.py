@@ -1,4 +1,4 @@
-"""Disjoint, seeded train / test / prior / prior_dev splits of a domain, written as JSON lines.
+"""Disjoint, seeded train / test / prior / prior_dev / prior_stop splits of a domain, as JSON lines.
 
 One pool per domain: the generator's examples, deduplicated on the domain's canonical key (for
 arithmetic ``a + b`` and ``b + a`` are one problem; for figfont the word, whatever the font),
@@ -7,7 +7,10 @@ of the same deduplicated pool: train and test follow one distribution, and no ca
 in two splits. (Claiming splits one after another from a generator with a small easy sub-space
 used it up in the first split: test held mostly one-digit problems, train almost none.) The
 manifest records each split's histogram of the generator's difficulty classes, so that anyone can
-see the splits look alike. The ``prior`` splits exist only to build the model-strong backbones.
+see the splits look alike. The ``prior`` splits exist only to build the model-strong backbones:
+``prior`` trains them, ``prior_stop`` decides when a build stops, ``prior_dev`` reports the built
+backbone's label (a split that chose the stopping step would report that step's lucky draw).
+``train`` is the pool each run seed draws its training examples from (``deft.data.noise``).
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from pathlib import Path
 from ..io import dumps_jsonl, write_bytes_atomic
 from .domains import DOMAINS, format_example, kind_of
 
-SPLIT_ORDER = ("test", "prior_dev", "prior", "train")
+SPLIT_ORDER = ("test", "prior_dev", "prior_stop", "prior", "train")
 POOL_ROUNDS = 6  # generator calls (each with a fresh seed) before giving up on a too-small space
 
 

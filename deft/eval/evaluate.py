@@ -276,7 +276,8 @@ def _mean_scores(domain, constant, samples, score):
 def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_samples, eval_cfg: dict,
                        config_slice: dict, *, train_summary=None, audit=None, base_record=None,
                        reference=None, reference_domain=None, out_tokens=None, token_objectives=None,
-                       n_analysis: int = 64, prior_dev: dict | None = None, regime_bands: dict | None = None) -> dict:
+                       n_analysis: int = 64, prior_dev: dict | None = None, regime_bands: dict | None = None,
+                       prior_stop: dict | None = None) -> dict:
     """Pipeline stage: evaluate a model and write its run record (and per-sample responses).
 
     ``identity``: backbone, domain, regime, objective, params, noise_kind, noise_rate, seed.
@@ -291,7 +292,8 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
     examples the base answered exactly (``forgetting.held_delta``).
 
     A base record carries its regime check (``deft.eval.regimes``; ``prior_dev``: {"prior_dev": the
-    prior's held-out accuracy} for a built prior). Every record carries ``distinct_share`` (distinct
+    prior's accuracy on the split its build never saw} for a built prior; ``prior_stop``: where its
+    build stopped, {"split", "step", "value"}, shown beside the label, not part of the check). Every record carries ``distinct_share`` (distinct
     responses / test items: a collapsed model answers one string) and what a constant answer would
     score (``baselines``).
 
@@ -354,9 +356,10 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
         "n_test": result["n"],
         "responses": response_checks(result["samples"], _tokenizer(model_dir), budget),
         "baselines": constant_baselines(identity["domain"], result["samples"]),
-        "regime_check": None if not is_base else regimes.check(
+        "regime_check": None if not is_base else {**regimes.check(
             identity.get("regime"),
             {"test": result["metrics"].get("exact_match", float("nan")), **(prior_dev or {})}, regime_bands),
+            "stopped_at": prior_stop},
         "data": {"test_sha256": records.sha256_file(test_path),
                  "train_sha256": audit_d["train_sha256"] if audit_d else None,
                  "noise_audit_sha256": records.sha256_file(audit) if audit else None,

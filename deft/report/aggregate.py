@@ -267,12 +267,14 @@ def forgetting(recs: list[dict]) -> pd.DataFrame:
 
 
 REGIME_COLUMNS = ["regime", "backbone", "domain", "label", "band_low", "band_high", "base_test", "base_prior_dev",
-                  "holds"]
+                  "holds", "stop_step", "stop_value"]
 
 
 def regime_checks(recs: list[dict]) -> pd.DataFrame:
     """One row per base record: the regime label, its band, the measured base exact match (test,
-    and prior_dev for a built prior) and whether the label holds (empty: no band, not checked)."""
+    and prior_dev for a built prior) and whether the label holds (empty: no band, not checked); for
+    a built prior also where its build stopped (``stop_step``, ``stop_value`` on prior_stop: the
+    check that chose the stop, which overstates the backbone and is not its label)."""
     rows = []
     for r in recs:
         c = r.get("regime_check")
@@ -282,7 +284,8 @@ def regime_checks(recs: list[dict]) -> pd.DataFrame:
         rows.append({"regime": r["run"]["regime"], "backbone": r["run"]["backbone"], "domain": r["run"]["domain"],
                      "label": c["label"], "band_low": band[0], "band_high": band[1],
                      "base_test": c["measured"].get("test"), "base_prior_dev": c["measured"].get("prior_dev"),
-                     "holds": c["holds"]})
+                     "holds": c["holds"], "stop_step": (c.get("stopped_at") or {}).get("step"),
+                     "stop_value": (c.get("stopped_at") or {}).get("value")})
     return pd.DataFrame(rows, columns=REGIME_COLUMNS)
 
 

@@ -289,15 +289,16 @@ def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
 
 RECIPE_COLUMNS = ["regime", "backbone", "domain", "metric", "requirement", "base", "nll", "difference", "ci_low",
                   "ci_high", "holds", "constant", "above_constant_low", "beats_constant", "n_seeds", "n_items"]
-STRONG_TOLERANCE = 0.03  # clean nll on the strong backbone may lose at most this much (issue #11)
 
 
 def recipe_checks(runs: pd.DataFrame, items: pd.DataFrame | None, metric: str = "exact_match",
                   baseline: str = "nll", constants: dict | None = None) -> pd.DataFrame:
     """Does the recipe learn? Per regime, clean ``baseline`` fine-tuning minus the base model,
     paired by test item (the base, which has no seed, is paired with every seed): in the weak and
-    intermediate regimes it must beat the base (``holds``: the interval lies above 0), in the
-    strong one stay within ``STRONG_TOLERANCE`` of it (``holds``: difference >= -tolerance).
+    intermediate regimes it must beat the base (``holds``: the interval lies above 0). In the
+    strong regime the difference is a finding, not a requirement (``holds`` empty): whether
+    ordinary SFT keeps or damages a prior that is already right is one of the paper's questions
+    (issue #26; an earlier tolerance of 0.03 made the recipe too gentle to test anything).
 
     ``constants``: {(backbone, domain): the best constant answer's score on the test items}. A base
     at 0 is beaten by a model that learnt one frequent answer, so beside it the table gives that
@@ -314,9 +315,9 @@ def recipe_checks(runs: pd.DataFrame, items: pd.DataFrame | None, metric: str = 
         a, b = pair
         diff, lo, hi = paired_ci(a, b)
         strong = key[0] == "strong"
-        requirement = f"{baseline} >= base - {STRONG_TOLERANCE}" if strong else f"{baseline} beats the base"
+        requirement = "none (a finding)" if strong else f"{baseline} beats the base"
         exact = np.all(a - b == (a - b).flat[0])  # one constant difference: no interval, its sign is certain
-        holds = bool(diff >= -STRONG_TOLERANCE) if strong else bool(diff > 0 if exact else lo > 0)
+        holds = None if strong else bool(diff > 0 if exact else lo > 0)
         const = (constants or {}).get((key[1], key[2]))
         above = np.nan if const is None else paired_ci(a, np.full_like(a, const))[1]
         out.append({**dict(zip(ROW[:4], key[:4])), "requirement": requirement, "base": float(b.mean()),

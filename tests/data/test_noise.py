@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from deft.data.noise import corrupted_indices, inject, make_noisy
+from deft.data.noise import corrupted_indices, draw, inject, make_noisy
 
 
 def arithmetic(n=50):
@@ -84,6 +84,36 @@ def test_make_noisy_writes_train_and_audit_only(tmp_path):
     assert all(set(r) == {"id", "domain", "prompt", "answer"} for r in rows)
     import hashlib
     assert audit["train_sha256"] == hashlib.sha256((tmp_path / "n" / "train.jsonl").read_bytes()).hexdigest()
+
+
+def test_each_seed_draws_its_own_sample_and_its_clean_and_noisy_sets_hold_the_same_examples(tmp_path):
+    """data.train_sample: the seeds vary the training sample (not only its noise and order); within a
+    seed the noisy set is the clean set with some answers corrupted, so noise cost is paired."""
+    src = tmp_path / "pool.jsonl"
+    src.write_text("".join(json.dumps(e) + "\n" for e in arithmetic(40)))
+    audits, rows = {}, {}
+    for seed in (0, 1):
+        for rate in (0.0, 0.5):
+            out = tmp_path / f"{seed}-{rate}"
+            audits[seed, rate] = make_noisy(src, "answer", rate, seed, out / "train.jsonl", out / "audit.json", sample=16)
+            rows[seed, rate] = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
+    for seed in (0, 1):
+        clean, noisy = rows[seed, 0.0], rows[seed, 0.5]
+        assert len(clean) == 16 and [r["id"] for r in clean] == [r["id"] for r in noisy]
+        assert audits[seed, 0.5]["sample"] == {"pool": 40, "drawn": 16, "ids": [r["id"] for r in clean]}
+        assert sum(a["answer"] != b["answer"] for a, b in zip(clean, noisy)) == 8 == audits[seed, 0.5]["n_corrupted"]
+        assert all(r == e for r in clean for e in arithmetic(40) if e["id"] == r["id"])  # clean rows untouched
+    assert {r["id"] for r in rows[0, 0.0]} != {r["id"] for r in rows[1, 0.0]}  # another seed, another sample
+    assert draw(arithmetic(40), 16, 0) == draw(arithmetic(40), 16, 0)  # from the seed alone
+    # without a sample size every seed trains on the whole pool, as before
+    whole = make_noisy(src, "answer", 0.0, 1, tmp_path / "w" / "train.jsonl", tmp_path / "w" / "audit.json")
+    assert whole["sample"]["drawn"] is None and whole["n_examples"] == 40
+
+
+@pytest.mark.parametrize("n", [0, 41, 2.5, True])
+def test_a_sample_larger_than_the_pool_or_not_a_count_is_refused_naming_it(n):
+    with pytest.raises(ValueError, match=rf"train sample {n!r} is not allowed; it must be an integer in \[1, 40\]"):
+        draw(arithmetic(40), n, 0)
 
 
 def test_paper_scale_corruption_changes_only_the_final_boxed_answer():

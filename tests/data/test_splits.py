@@ -8,7 +8,7 @@ from scipy.stats import chi2_contingency
 from deft.data.domains import DOMAINS, INSTRUCTION
 from deft.data.splits import build_splits, histograms, make
 
-SIZES = {"test": 24, "prior_dev": 8, "prior": 40, "train": 40}
+SIZES = {"test": 24, "prior_dev": 8, "prior_stop": 8, "prior": 40, "train": 40}
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_an_offline_variant_uses_its_kind_and_its_own_sizes(tmp_path):
     manifest = make("arithmetic-mult", {"operators": ["*"], "max_digits": 1, "sizes": {"train": 0, "prior": 0,
                                                                                       "prior_dev": 0}},
                     {"train": 128, "test": 8, "prior": 1536, "prior_dev": 32}, 0, tmp_path)
-    assert manifest["counts"] == {"test": 8, "prior_dev": 0, "prior": 0, "train": 0}
+    assert manifest["counts"] == {"test": 8, "prior_dev": 0, "prior_stop": 0, "prior": 0, "train": 0}
     assert manifest["difficulty"]["test"] == {"1-digit *": 8}
     rows = [json.loads(line) for line in (tmp_path / "test.jsonl").open()]
     assert all(" * " in r["question"] and r["prompt"].endswith("Answer with only the final answer.") for r in rows)

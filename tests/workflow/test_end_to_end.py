@@ -153,8 +153,19 @@ def test_regime_labels_are_checked_and_a_label_that_cannot_hold_is_flagged(pipel
     check = base["regime_check"]
     assert check["label"] == "strong" and check["band"] == [0.8, None] and check["holds"] is False
     assert set(check["measured"]) == {"test", "prior_dev"}
+    # the label's prior_dev is measured after the build on its own split; the stop's value stays apart
+    summary = json.loads((work / "results/priors/tiny-llama-prior/summary.json").read_text())
+    assert check["measured"]["prior_dev"] == summary["prior_dev"]["exact_match"]
+    assert summary["prior_dev"]["examples"] == cfg["data"]["sizes"]["prior_dev"]
+    assert check["stopped_at"] == {"split": "prior_stop", **summary["stop_history"][-1]}
+    data = work / "results/data/domain=arithmetic"
+    ids = {s: {json.loads(x)["id"] for x in (data / f"{s}.jsonl").read_text().splitlines()}
+           for s in ("prior_stop", "prior_dev", "prior", "test", "train")}
+    assert all(ids[a].isdisjoint(ids[b]) for a in ids for b in ids if a < b)
+    assert len(ids["prior_stop"]) == cfg["data"]["sizes"]["prior_stop"]
     regimes = pd.read_csv(work / "results/tables/regimes.csv")
     assert list(regimes.holds) == [False] and list(regimes.label) == ["strong"]
+    assert list(regimes.stop_step) == [check["stopped_at"]["step"]]
     report = (work / "results/report.md").read_text()
     assert "**Regime label does not hold**: tiny-llama-prior on arithmetic is labelled 'strong'" in report
     responses = pd.read_csv(work / "results/tables/responses.csv")

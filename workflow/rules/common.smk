@@ -116,11 +116,12 @@ def prepare_backbone_names():
 def prior_input(wc):
     spec = config["backbones"][wc.backbone]
     data = f"results/data/domain={spec['domain']}"
-    return {"model": backbone_dir(spec["base"]), "prior": f"{data}/prior.jsonl", "dev": f"{data}/prior_dev.jsonl"}
+    return {"model": backbone_dir(spec["base"]), "prior": f"{data}/prior.jsonl", "stop": f"{data}/prior_stop.jsonl",
+            "dev": f"{data}/prior_dev.jsonl"}
 
 
 def prior_summary(wc):
-    """A built prior's summary (its held-out prior_dev accuracy enters the regime check)."""
+    """A built prior's summary (its prior_dev accuracy, measured after the build, enters the regime check)."""
     return [f"results/priors/{wc.backbone}/summary.json"] if config["backbones"][wc.backbone]["source"] == "prior" else []
 
 

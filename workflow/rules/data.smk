@@ -7,6 +7,7 @@ rule make_splits:
         test="results/data/domain={domain}/test.jsonl",
         prior="results/data/domain={domain}/prior.jsonl",
         prior_dev="results/data/domain={domain}/prior_dev.jsonl",
+        prior_stop="results/data/domain={domain}/prior_stop.jsonl",
         manifest="results/data/domain={domain}/manifest.json",
     params:
         domain_params=lambda wc: config["data"]["domains"][wc.domain],
@@ -29,6 +30,7 @@ rule add_noise:
         audit="results/data/domain={domain}/noise={noise}/seed={seed}/audit.json",
     params:
         noise=lambda wc: dc.parse_noise(wc.noise),
+        sample=config["data"].get("train_sample"),
     log:
         "results/logs/add_noise/{domain}/{noise}/{seed}.log",
     conda:
