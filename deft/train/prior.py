@@ -32,13 +32,13 @@ def build(base_dir, prior_path, stop_path, dev_path, out_dir, log_path, summary_
           score) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
     stop, dev = read_jsonl(stop_path), read_jsonl(dev_path)
     if not stop or not dev:
         raise ValueError(f"a prior build needs a non-empty stopping split ({stop_path}: {len(stop)} examples) and "
                          f"label split ({dev_path}: {len(dev)}); set data.sizes.prior_stop and prior_dev")
     if {e["id"] for e in stop} & {e["id"] for e in dev}:
         raise ValueError(f"{stop_path} and {dev_path} share examples: the label split must be held out of the stop")
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
 
     def check(model):
         return greedy_accuracy(model, tokenizer, stop, score)
