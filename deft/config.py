@@ -28,6 +28,14 @@ def parse_noise(label: str) -> tuple[str, float]:
     return kind, float(rate)
 
 
+def train_sample(config: dict, domain: str) -> int | None:
+    """How many training examples each seed draws from ``domain``'s train pool (data.train_sample);
+    None: the whole split, for every seed (also always for a hub dataset, which is used as given)."""
+    if "hub" in config["data"]["domains"].get(domain, {}):
+        return None
+    return config["data"].get("train_sample")
+
+
 def _fail(key, value, allowed):
     raise ValueError(f"config: {key} = {value!r} is not allowed; {allowed}")
 
@@ -89,14 +97,15 @@ def check(config: dict) -> None:
             for task in params.get("eval_data", {}):  # task -> local file or hub id of its test data
                 if task not in known:
                     _fail(f"data.domains.{name}.eval_data", task, f"allowed: {known}")
-    sample = data.get("train_sample")
-    if sample is not None:  # each seed draws this many from a generated train pool (a hub set is used whole)
+    if data.get("train_sample") is not None:  # each seed draws this many from a generated train pool
         for regime, r in config.get("regimes", {}).items():
             params = data["domains"].get(r["domain"], {})
+            where = "data.domains.{}.sizes.train".format(r["domain"]) if "train" in params.get("sizes", {}) \
+                else "data.sizes.train"
             pool = {**data["sizes"], **params.get("sizes", {})}.get("train", 0)
-            if "hub" not in params and sample > pool:
-                _fail("data.train_sample", sample, f"allowed: at most the train pool of {r['domain']!r} "
-                      f"(regime {regime}: data.sizes.train = {pool})")
+            if train_sample(config, r["domain"]) is not None and data["train_sample"] > pool:
+                _fail("data.train_sample", data["train_sample"], f"allowed: at most the train pool of "
+                      f"{r['domain']!r} (regime {regime}: {where} = {pool})")
     launch = launch_settings(config)
     if launch["kind"] == "accelerate":
         cfg = launch.get("config_file")

@@ -15,6 +15,8 @@ evaluation stage); the prior's reported base accuracy comes from lm-eval on the 
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..io import read_jsonl, write_json_atomic
 from .greedy import answer_budget, greedy_responses
 from .trainer import train
@@ -28,6 +30,10 @@ def greedy_accuracy(model, tokenizer, examples: list[dict], score, max_new_token
     return sum(score(e["domain"], r, e["answer"])["exact_match"] for e, r in zip(examples, responses)) / len(examples)
 
 
+def _prompt(example: dict) -> str:
+    return example.get("prompt") or example.get("question") or example["id"]
+
+
 def build(base_dir, prior_path, stop_path, dev_path, out_dir, log_path, summary_path, prior_cfg: dict,
           score) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -36,8 +42,10 @@ def build(base_dir, prior_path, stop_path, dev_path, out_dir, log_path, summary_
     if not stop or not dev:
         raise ValueError(f"a prior build needs a non-empty stopping split ({stop_path}: {len(stop)} examples) and "
                          f"label split ({dev_path}: {len(dev)}); set data.sizes.prior_stop and prior_dev")
-    if {e["id"] for e in stop} & {e["id"] for e in dev}:
-        raise ValueError(f"{stop_path} and {dev_path} share examples: the label split must be held out of the stop")
+    shared = {_prompt(e) for e in stop} & {_prompt(e) for e in dev}  # ids name their split: compare what is asked
+    if shared:
+        raise ValueError(f"{stop_path} and {dev_path} share {len(shared)} problems (e.g. {sorted(shared)[0]!r}): the "
+                         "label split must be held out of the stop")
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
 
     def check(model):
@@ -49,7 +57,7 @@ def build(base_dir, prior_path, stop_path, dev_path, out_dir, log_path, summary_
     history = summary["stop_history"]
     summary["reached_target"] = bool(history) and history[-1]["value"] >= prior_cfg["target"]
     summary["target"] = prior_cfg["target"]
-    summary["stop_split"] = {"name": "prior_stop", "examples": len(stop)}
+    summary["stop_split"] = {"name": Path(stop_path).stem, "examples": len(stop)}
     # The label: the saved backbone, as every later stage loads it, on the split the stop never saw.
     model = AutoModelForCausalLM.from_pretrained(out_dir)
     summary["prior_dev"] = {"exact_match": greedy_accuracy(model, tokenizer, dev, score), "examples": len(dev)}

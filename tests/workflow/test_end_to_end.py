@@ -27,6 +27,7 @@ def pipeline(tmp_path_factory):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
     cfg = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
     cfg["grid"]["regimes"] = ["strong"]  # one regime keeps the test short; it exercises the prior too
+    cfg["data"]["train_sample"] = 12  # each seed draws 12 of the 16 in the pool
     (work / "config/test.yaml").write_text(yaml.safe_dump(cfg))
     proc = snakemake(work)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -159,10 +160,10 @@ def test_regime_labels_are_checked_and_a_label_that_cannot_hold_is_flagged(pipel
     assert summary["prior_dev"]["examples"] == cfg["data"]["sizes"]["prior_dev"]
     assert check["stopped_at"] == {"split": "prior_stop", **summary["stop_history"][-1]}
     data = work / "results/data/domain=arithmetic"
-    ids = {s: {json.loads(x)["id"] for x in (data / f"{s}.jsonl").read_text().splitlines()}
-           for s in ("prior_stop", "prior_dev", "prior", "test", "train")}
-    assert all(ids[a].isdisjoint(ids[b]) for a in ids for b in ids if a < b)
-    assert len(ids["prior_stop"]) == cfg["data"]["sizes"]["prior_stop"]
+    asked = {s: {json.loads(x)["prompt"] for x in (data / f"{s}.jsonl").read_text().splitlines()}
+             for s in ("prior_stop", "prior_dev", "prior", "test", "train")}
+    assert all(asked[a].isdisjoint(asked[b]) for a in asked for b in asked if a < b)
+    assert len(asked["prior_stop"]) == cfg["data"]["sizes"]["prior_stop"]
     regimes = pd.read_csv(work / "results/tables/regimes.csv")
     assert list(regimes.holds) == [False] and list(regimes.label) == ["strong"]
     assert list(regimes.stop_step) == [check["stopped_at"]["step"]]
@@ -175,3 +176,22 @@ def test_regime_labels_are_checked_and_a_label_that_cannot_hold_is_flagged(pipel
     assert list(contrasts.contrast) == ["deft - nll"] and contrasts.n_items.iloc[0] == cfg["data"]["sizes"]["test"]
     rec = json.loads(next((work / "results/runs").rglob("record.json")).read_text())
     assert rec["eval"]["max_gen_toks"] >= 2  # the longest gold answer plus its end of sequence
+
+
+def test_each_seed_trains_on_its_draw_from_the_pool_and_its_audit_says_which(pipeline):
+    work, cfg = pipeline
+    data = work / "results/data/domain=arithmetic"
+    pool = {json.loads(x)["id"]: json.loads(x) for x in (data / "train.jsonl").read_text().splitlines()}
+    drawn = {}
+    for audit_path in sorted(data.glob("noise=*/seed=*/audit.json")):
+        audit = json.loads(audit_path.read_text())
+        rows = [json.loads(x) for x in (audit_path.parent / "train.jsonl").read_text().splitlines()]
+        assert audit["sample"] == {"pool": len(pool), "drawn": 12, "ids": [r["id"] for r in rows]}
+        assert set(audit["sample"]["ids"]) <= set(pool)
+        corrupted = {c["id"] for c in audit["corrupted"]}
+        assert all((r == pool[r["id"]]) == (r["id"] not in corrupted) for r in rows)
+        drawn.setdefault(audit_path.parent.name, set()).add(tuple(audit["sample"]["ids"]))
+    # per seed, one sample for its clean and noisy sets (the tiny grid: one seed, two noise settings)
+    assert len(list(data.glob("noise=*/seed=0/audit.json"))) == 2 and drawn == {"seed=0": drawn["seed=0"]}
+    assert len(drawn["seed=0"]) == 1
+

@@ -30,7 +30,7 @@ rule add_noise:
         audit="results/data/domain={domain}/noise={noise}/seed={seed}/audit.json",
     params:
         noise=lambda wc: dc.parse_noise(wc.noise),
-        sample=config["data"].get("train_sample"),
+        sample=lambda wc: dc.train_sample(config, wc.domain),
     log:
         "results/logs/add_noise/{domain}/{noise}/{seed}.log",
     conda:

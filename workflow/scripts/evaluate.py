@@ -15,7 +15,8 @@ if __name__ == "__main__":
         import json
         from pathlib import Path
 
-        summary = json.loads(Path(prior if isinstance(prior, str) else prior[0]).read_text())
+        prior = prior if isinstance(prior, str) else prior[0]
+        summary = json.loads(Path(prior).read_text())
         if "prior_dev" not in summary:
             raise ValueError(f"{prior}: a prior summary without its prior_dev measurement (built before the "
                              "stopping split was separated from the label split); rebuild the prior")
