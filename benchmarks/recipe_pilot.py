@@ -4,8 +4,9 @@ settings and print held-out greedy exact match (strict, trained format) per sett
     python benchmarks/recipe_pilot.py BASE_MODEL DATA_DIR [--prior] [--threads 2]
 
 BASE_MODEL: a backbone folder (results/backbones/smollm2-135m); DATA_DIR: a domain's split folder
-(results/data/domain=arithmetic). Without --prior it fine-tunes on train.jsonl (256 examples) and
-scores prior_dev.jsonl; with --prior it trains on prior.jsonl and prints prior_dev accuracy every few
+(results/data/domain=arithmetic). Without --prior it fine-tunes on train.jsonl and scores
+prior_dev.jsonl (since issue #26 train.jsonl is the 512-example pool the seeds draw from: give a
+seed's 256 with --train results/data/domain=arithmetic/noise=clean/seed=0/train.jsonl); with --prior it trains on prior.jsonl and prints prior_dev accuracy every few
 steps (how many steps an early and a full prior need). Settings are chosen on prior_dev (held out
 from training and from the test set: choosing on test would tune the recipe to the test items);
 ``--noise`` trains on a noisy training file instead (``--train`` names it).
