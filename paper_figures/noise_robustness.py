@@ -23,15 +23,19 @@ from deft.report.tables import ordered  # noqa: E402
 HEADLINE = {"figfont": "jaro_winkler", "arithmetic": "exact_match", "math": "avg_at_k", "medical": "acc"}
 
 
-def lines(ax, sub: pd.DataFrame, ylabel: str) -> None:
-    """Metric vs noise rate, one line per objective (canonical order), 95% interval bars."""
+def lines(ax, sub: pd.DataFrame, ylabel: str, rates: pd.Series | None = None) -> None:
+    """Metric vs noise rate, one line per objective (canonical order), 95% interval bars; ``rates``:
+    every panel's noise rates, so that a regime run at fewer rates (the weak one: clean only) keeps
+    the others' x axis."""
     objs = ordered(sub.objective)
-    span = (sub.noise_rate.max() - sub.noise_rate.min()) or 1.0
+    rates = sub.noise_rate if rates is None else rates
+    span = (rates.max() - rates.min()) or 1.0
     for i, obj in enumerate(objs):
         o = sub[sub.objective == obj].sort_values("noise_rate")
         err = [(o["mean"] - o.ci_low).fillna(0), (o.ci_high - o["mean"]).fillna(0)]
         dodge = (i - (len(objs) - 1) / 2) * 0.015 * span  # side by side, so that the bars stay readable
         ax.errorbar(o.noise_rate + dodge, o["mean"], yerr=err, marker="o", capsize=2, label=obj)
+    ax.set_xlim(rates.min() - 0.1 * span, rates.max() + 0.1 * span)
     ax.legend(title="objective")
     ax.set_title(f"{sub.regime.iloc[0]} ({sub.domain.iloc[0]})")
     ax.set_xlabel("label-noise rate")
@@ -48,7 +52,7 @@ def plot(cells_csv, out_stem, metric=None, ylabel=None) -> None:
     fig, axes = plt.subplots(1, len(regimes), figsize=(3.2 * len(regimes), 2.8), squeeze=False)
     for ax, regime in zip(axes[0], regimes):
         sub = df[df.regime == regime]
-        lines(ax, sub, ylabel or sub.metric.iloc[0])
+        lines(ax, sub, ylabel or sub.metric.iloc[0], df.noise_rate)
     finish(fig, axes[0], out_stem)
 
 
