@@ -293,9 +293,9 @@ def evaluate_to_record(model_dir, identity: dict, test_path, out_record, out_sam
 
     A base record carries its regime check (``deft.eval.regimes``; ``prior_dev``: {"prior_dev": the
     prior's accuracy on the split its build never saw} for a built prior; ``prior_stop``: where its
-    build stopped, {"split", "step", "value"}, shown beside the label, not part of the check). Every record carries ``distinct_share`` (distinct
-    responses / test items: a collapsed model answers one string) and what a constant answer would
-    score (``baselines``).
+    build stopped, {"split", "step", "value"}, shown beside the label, not part of the check).
+    Every record carries ``distinct_share`` (distinct responses / test items: a collapsed model
+    answers one string) and what a constant answer would score (``baselines``).
 
     Gradient maps: ``out_tokens`` gets the token statistics of the first ``n_analysis`` test
     examples (held out from fine-tuning) under this model, for ``token_objectives`` ({name: params}),

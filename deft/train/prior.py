@@ -3,7 +3,7 @@ accuracy on a held-out ``prior_stop`` split reaches the target (or a step cap), 
 built backbone once on ``prior_dev``, a third split that took no part in the build.
 
 Stopping at the first check at or above a target selects a check that drew high: the stopping
-split's last value overstates the backbone (the shipped study's strong prior stopped at 0.891 on
+split's last value overstates the backbone (the 2026-12-03 study's strong prior stopped at 0.891 on
 the split that also reported its label, after 0.75 at the check before, and scored 0.828 on test).
 The label is therefore read on ``prior_dev``; the stopping value stays in ``stop_history``.
 
