@@ -239,21 +239,62 @@ def regime_of(config: dict, backbone: str, domain: str) -> str | None:
     return None
 
 
+def contrast_seeds(seeds: list, n: int | None) -> list:
+    """The seeds a contrast with ``seeds: n`` runs on: the grid's seeds, then the next integers
+    after their largest until there are ``n`` (none added when the grid already has ``n``)."""
+    out = list(seeds)
+    while n is not None and len(out) < n:
+        out.append(max([int(s) for s in out], default=-1) + 1)
+    return out
+
+
+def contrast_cells(contrast: dict) -> list[tuple[str, float]]:
+    """(objective, noise rate) of every run a contrast and its positive control read, in one regime:
+    a and b at the contrast's rate; the control's objective at that rate (above_zero, headroom), on
+    clean data (beats_base) or both (noise_cost)."""
+    rate = contrast["noise_rate"]
+    cells = [(contrast["a"], rate), (contrast["b"], rate)]
+    control = contrast.get("control")
+    if control:
+        rates = {"noise_cost": [0.0, rate], "beats_base": [0.0]}.get(control["kind"], [rate])
+        cells += [(control["objective"], r) for r in rates]
+    return list(dict.fromkeys(cells))
+
+
 def runs(config: dict) -> list[dict]:
-    """One dict per training run: backbone, domain, regime, objective, noise label, seed."""
+    """One dict per training run: backbone, domain, regime, objective, noise label, seed. The grid,
+    then, for each pre-registered contrast with ``seeds: n`` (more than grid.seeds holds), its cells
+    (``contrast_cells``) on the further seeds ``contrast_seeds`` adds: power where it is needed
+    without running every objective that often."""
     grid, out, seen = config["grid"], [], set()
+
+    def add(r, regime, objective, kind, rate, seed):
+        run = {"backbone": r["backbone"], "domain": r["domain"], "regime": r.get("regime", regime),
+               "objective": objective, "noise": noise_label(kind, rate), "seed": seed}
+        key = tuple(run.values())
+        if key not in seen:  # rate 0 is the same clean run for every kind
+            seen.add(key)
+            out.append(run)
+
     for regime in grid["regimes"]:
         r = config["regimes"][regime]
         for objective in grid["objectives"]:
             for kind in grid["noise_kinds"]:
                 for rate in r.get("noise_rates", grid["noise_rates"]):
                     for seed in grid["seeds"]:
-                        run = {"backbone": r["backbone"], "domain": r["domain"], "regime": r.get("regime", regime),
-                               "objective": objective, "noise": noise_label(kind, rate), "seed": seed}
-                        key = tuple(run.values())
-                        if key not in seen:  # rate 0 is the same clean run for every kind
-                            seen.add(key)
-                            out.append(run)
+                        add(r, regime, objective, kind, rate, seed)
+    for c in grid_contrasts(config)[0]:
+        extra = contrast_seeds(grid["seeds"], c.get("seeds"))[len(grid["seeds"]):]
+        for regime in grid["regimes"]:
+            r = config["regimes"][regime]
+            if r.get("regime", regime) != c["regime"]:
+                continue
+            rates = {0.0, *r.get("noise_rates", grid["noise_rates"])}
+            for objective, rate in contrast_cells(c):
+                if objective in grid["objectives"] and rate in rates:  # a cell the grid defines
+                    for kind in grid["noise_kinds"]:
+                        for seed in extra:
+                            add(r, regime, objective, kind, rate, seed)
     return out
 
 

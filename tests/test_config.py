@@ -99,10 +99,46 @@ def test_bad_config_is_refused(path, value, match):
 def test_grid_expansion_dedupes_the_clean_run_across_noise_kinds():
     cfg = edit(["grid", "noise_kinds"], ["answer", "shuffle"])
     runs = dc.runs(cfg)
-    # 4 objectives x 3 seeds x (2 regimes x (1 clean + 2 kinds x 1 noisy rate) + weak: clean only)
-    assert len(runs) == 4 * 3 * (2 * 3 + 1)
+    # 4 objectives x 3 seeds x (2 regimes x (1 clean + 2 kinds x 1 noisy rate) + weak: clean only),
+    # then the strong noise contrast's cells (deft and nll per noisy kind, nll clean) on seeds 3-19
+    assert len(runs) == 4 * 3 * (2 * 3 + 1) + 5 * 17
     assert {r["noise"] for r in runs} == {"clean", "answer-0.3", "shuffle-0.3"}
     assert dc.parse_noise("answer-0.3") == ("answer", 0.3) and dc.parse_noise("clean") == ("none", 0.0)
+
+
+def test_a_contrast_with_more_seeds_runs_only_its_own_and_its_controls_cells_on_them():
+    cfg = copy.deepcopy(BASE)
+    grid_runs = 4 * 3 * 5  # 4 objectives x 3 seeds x (clean + noisy in 2 regimes, clean in the weak one)
+    contrasts = cfg["analysis"]["contrasts"]
+    assert dc.contrast_seeds([0, 1, 2], 20) == list(range(20)) and dc.contrast_seeds([4, 7], 4) == [4, 7, 8, 9]
+    assert dc.contrast_seeds([0, 1, 2], 2) == [0, 1, 2] and dc.contrast_seeds([0, 1, 2], None) == [0, 1, 2]
+    extra = [r for r in dc.runs(cfg) if r["seed"] > 2]
+    # the shipped strong noise contrast (seeds: 20): deft and nll at 0.3, and its noise_cost control's clean nll
+    assert len(dc.runs(cfg)) == grid_runs + 3 * 17
+    assert {(r["regime"], r["objective"], r["noise"]) for r in extra} == \
+        {("strong", "deft", "answer-0.3"), ("strong", "nll", "answer-0.3"), ("strong", "nll", "clean")}
+    assert sorted({r["seed"] for r in extra}) == list(range(3, 20))
+    # each control kind adds the cells it reads; cells the grid lacks (a noisy weak cell) are not invented
+    for spec, cells in [
+        ({"regime": "weak", "noise_rate": 0.0, "a": "deft", "b": "neg_p", "seeds": 5,
+          "control": {"kind": "beats_base", "objective": "nll"}}, {("deft", "clean"), ("neg_p", "clean"), ("nll", "clean")}),
+        ({"regime": "intermediate", "noise_rate": 0.3, "a": "cayley", "b": "nll", "seeds": 5,
+          "control": {"kind": "above_zero", "objective": "neg_p"}},
+         {("cayley", "answer-0.3"), ("nll", "answer-0.3"), ("neg_p", "answer-0.3")}),
+        ({"regime": "weak", "noise_rate": 0.3, "a": "deft", "b": "nll", "seeds": 5}, set()),
+    ]:
+        one = edit(["analysis", "contrasts"], [spec])
+        check(one)
+        extra = [r for r in dc.runs(one) if r["seed"] > 2]
+        assert {(r["objective"], r["noise"]) for r in extra} == cells and all(r["regime"] == spec["regime"] for r in extra)
+        assert sorted({r["seed"] for r in extra}) == ([3, 4] if cells else [])
+    # a contrast left out of a reduced grid adds nothing
+    strong_only = edit(["grid", "regimes"], ["intermediate"])
+    assert len(dc.runs(strong_only)) == 4 * 3 * 2
+    del contrasts[0]["seeds"]
+    assert len(dc.runs(cfg)) == grid_runs
+    with pytest.raises(Exception, match="seeds"):
+        check(edit(["analysis", "contrasts"], [{"regime": "strong", "noise_rate": 0.3, "a": "deft", "b": "nll", "seeds": 1}]))
 
 
 def test_snakemake_refuses_a_bad_config_before_writing_anything(tmp_path):

@@ -30,11 +30,14 @@ def test_lint_is_clean():
     # data: math, and medical and figfont once per prompt family (llama, qwen)
     ("config/paper.yaml", {"train": 441, "evaluate": 441, "evaluate_base": 12, "prepare_backbone": 7,
                            "make_splits": 5}),
-    # 3 regimes x 4 objectives x 2 noise rates x 3 seeds, one shard job per (regime, seed) that
-    # trains and evaluates its 8 runs; two priors (stopped early, full)
+    # 4 objectives x 3 seeds x (clean + noisy in 2 regimes, clean in the weak one), one shard job per
+    # (regime, seed) that trains and evaluates its runs; the strong noise contrast's 3 cells on seeds
+    # 3-19, one shard of 3 runs per seed (rule _2_1); two priors (stopped early, full); one training
+    # set per seed and noise setting, shared by the regimes (one domain): 3 x 2 + 17 x 2
     ("config/config.yaml", {"train": None, "evaluate": None, "train_evaluate_shard_0": 3,
-                            "train_evaluate_shard_1": 3, "train_evaluate_shard_2": 3, "evaluate_base": 3,
-                            "build_prior": 2, "reference_set": 3}),
+                            "train_evaluate_shard_1": 3, "train_evaluate_shard_2": 3,
+                            "train_evaluate_shard_2_1": 17, "evaluate_base": 3, "build_prior": 2,
+                            "reference_set": 3, "add_noise": 3 * 2 + 17 * 2}),
     ("config/cpu-study.yaml", {"train": 3 * 11 * 4 * 3, "evaluate": 3 * 11 * 4 * 3, "evaluate_base": 3}),
 ])
 def test_dry_run_plans_the_expected_jobs(config, expected, tmp_path):

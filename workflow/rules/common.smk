@@ -175,9 +175,22 @@ def _shard_members(backbone, domain, seed):
     return [r for r in RUNS if (r["backbone"], r["domain"], str(r["seed"])) == (backbone, domain, str(seed))]
 
 
-def shard_outputs(backbone, domain, name):
-    """The `name` file of every run of the cell's shards, with {seed} left as the wildcard."""
-    runs = {(r["objective"], r["noise"]) for r in RUNS if (r["backbone"], r["domain"]) == (backbone, domain)}
+def shard_groups(backbone, domain):
+    """The cell's seeds grouped by the runs their shards hold, as (seeds, {(objective, noise)}): the
+    grid's seeds hold every run, the further seeds of a contrast (`seeds:` in analysis.contrasts) only
+    its cells. One rule per group, since a rule's outputs are one pattern for every seed."""
+    members = {}
+    for r in RUNS:
+        if (r["backbone"], r["domain"]) == (backbone, domain):
+            members.setdefault(r["seed"], set()).add((r["objective"], r["noise"]))
+    groups = {}
+    for seed, runs in members.items():
+        groups.setdefault(frozenset(runs), []).append(seed)
+    return sorted(((sorted(seeds), set(runs)) for runs, seeds in groups.items()), key=lambda g: g[0][0])
+
+
+def shard_outputs(backbone, domain, name, runs):
+    """The `name` file of each (objective, noise) in `runs`, with {seed} left as the wildcard."""
     return [run_file(name).format(backbone=backbone, domain=domain, objective=o, noise=n, seed="{seed}")
             for o, n in sorted(runs)]
 

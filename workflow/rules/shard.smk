@@ -2,22 +2,28 @@
 # and evaluated in one process, one job per shard on one core. The files are those of rules train and
 # evaluate (which this replaces), so aggregation and analyses are the same; only the start-up of
 # Python, torch, transformers and lm-eval is paid once per shard instead of twice per run. One rule per
-# (backbone, domain) cell, since Snakemake outputs must be patterns (a cell's noise rates may differ).
+# (backbone, domain) cell and group of seeds holding the same runs (shard_groups), since Snakemake
+# outputs must be patterns: a cell's noise rates may differ, and a contrast's further seeds hold only its
+# cells. The first group keeps the name train_evaluate_shard_<cell>, the next ones add _<group>.
 
 
-for _cell, (_backbone, _domain) in enumerate(base_cells()):
+for (_cell, (_backbone, _domain)), (_group, (_seeds, _runs)) in (
+    (c, g) for c in enumerate(base_cells()) for g in enumerate(shard_groups(*c[1]))
+):
 
     rule:
         name:
-            f"train_evaluate_shard_{_cell}"
+            f"train_evaluate_shard_{_cell}" + (f"_{_group}" if _group else "")
+        wildcard_constraints:
+            seed="|".join(str(s) for s in _seeds),
         input:
             unpack(shard_inputs(_backbone, _domain)),
         output:
-            logs=shard_outputs(_backbone, _domain, "train_log.jsonl"),
-            summaries=shard_outputs(_backbone, _domain, "train.json"),
-            records=shard_outputs(_backbone, _domain, "record.json"),
-            samples=shard_outputs(_backbone, _domain, "samples.jsonl"),
-            tokens=shard_outputs(_backbone, _domain, "tokens.csv"),
+            logs=shard_outputs(_backbone, _domain, "train_log.jsonl", _runs),
+            summaries=shard_outputs(_backbone, _domain, "train.json", _runs),
+            records=shard_outputs(_backbone, _domain, "record.json", _runs),
+            samples=shard_outputs(_backbone, _domain, "samples.jsonl", _runs),
+            tokens=shard_outputs(_backbone, _domain, "tokens.csv", _runs),
         params:
             runs=shard_runs(_backbone, _domain),
             n_analysis=ANALYSIS_EXAMPLES,
