@@ -27,8 +27,17 @@ RECIPES = {  # label -> settings over the study's (config/config.yaml train:)
     "top16 lr3e-5": {"train_blocks": 16, "learning_rate": 3e-5},
     "top4 lr1e-4": {"train_blocks": 4, "learning_rate": 1e-4},
 }
-STUDY = {"batch_size": 16, "epochs": 2, "warmup_ratio": 0.1, "weight_decay": 0.0, "adam_beta1": 0.9,
-         "adam_beta2": 0.95, "lr_scheduler": "cosine", "max_grad_norm": 1.0, "max_len": 64, "trunk_cache": True}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def study_train(config: Path = ROOT / "config/config.yaml") -> dict:
+    """The study's training settings (its config's ``train:``), which each recipe overrides: the
+    pilot follows the config rather than a copy of it."""
+    import yaml
+
+    return yaml.safe_load(config.read_text())["train"]
+
+
 CELLS = (("nll", 0.0), ("nll", 0.3), ("deft", 0.3))
 
 
@@ -55,7 +64,7 @@ def one_run(job: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.jsonl"
         path.write_bytes(dumps_jsonl(training_set(data, job["mode"], job["seed"], job["rate"])))
-        cfg = {**STUDY, **RECIPES[job["recipe"]], "objective": job["objective"], "seed": job["seed"]}
+        cfg = {**study_train(), **RECIPES[job["recipe"]], "objective": job["objective"], "seed": job["seed"]}
         summary = train(job["model"], path, Path(tmp) / "m", Path(tmp) / "log.jsonl", cfg)
         tok = AutoTokenizer.from_pretrained(job["model"])
         model = AutoModelForCausalLM.from_pretrained(Path(tmp) / "m")

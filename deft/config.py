@@ -36,6 +36,12 @@ def train_sample(config: dict, domain: str) -> int | None:
     return config["data"].get("train_sample")
 
 
+def domain_sizes(config: dict, domain: str) -> dict:
+    """A domain's split sizes: data.sizes with the domain's own ``sizes`` over them (as
+    deft.data.splits.make builds them)."""
+    return {**config["data"]["sizes"], **config["data"]["domains"].get(domain, {}).get("sizes", {})}
+
+
 def _fail(key, value, allowed):
     raise ValueError(f"config: {key} = {value!r} is not allowed; {allowed}")
 
@@ -66,10 +72,11 @@ def check(config: dict) -> None:
                       f"allowed: a non-prior backbone of this config {sorted(b for b in backbones if b != name)}")
             if spec["domain"] not in data["domains"]:
                 _fail(f"backbones.{name}.domain", spec["domain"], f"allowed: {sorted(data['domains'])}")
-            if "prior" not in config or any(data["sizes"].get(s, 0) < 1 for s in ("prior", "prior_dev", "prior_stop")):
-                raise ValueError(f"config: backbones.{name} is a prior backbone: set `prior:` and "
-                                 "data.sizes.prior, data.sizes.prior_dev and data.sizes.prior_stop (each >= 1; "
-                                 f"given {dict(data['sizes'])})")
+            sizes = domain_sizes(config, spec["domain"])
+            if "prior" not in config or any(sizes.get(s, 0) < 1 for s in ("prior", "prior_dev", "prior_stop")):
+                raise ValueError(f"config: backbones.{name} is a prior backbone: set `prior:` and the sizes "
+                                 f"prior, prior_dev and prior_stop of its domain {spec['domain']!r} (data.sizes or "
+                                 f"data.domains.{spec['domain']}.sizes; each >= 1; given {sizes})")
         if src == "local" and not Path(spec["path"]).is_dir():
             raise ValueError(f"config: backbones.{name}.path = {spec['path']!r} is not an existing folder")
     for name, params in data["domains"].items():
@@ -102,7 +109,7 @@ def check(config: dict) -> None:
             params = data["domains"].get(r["domain"], {})
             where = "data.domains.{}.sizes.train".format(r["domain"]) if "train" in params.get("sizes", {}) \
                 else "data.sizes.train"
-            pool = {**data["sizes"], **params.get("sizes", {})}.get("train", 0)
+            pool = domain_sizes(config, r["domain"]).get("train", 0)
             if train_sample(config, r["domain"]) is not None and data["train_sample"] > pool:
                 _fail("data.train_sample", data["train_sample"], f"allowed: at most the train pool of "
                       f"{r['domain']!r} (regime {regime}: {where} = {pool})")

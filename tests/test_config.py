@@ -67,7 +67,9 @@ def test_shipped_configs_are_valid(config_file):
     (["evaluate", "backend"], "tgi", "'tgi' is not one of \\['hf', 'vllm'\\]"),
     (["gird"], {}, "'gird' was unexpected"),
     (["data", "sizes", "prior"], 0, "is a prior backbone: set `prior:`"),
-    (["data", "sizes", "prior_stop"], 0, "data.sizes.prior_stop \\(each >= 1"),
+    (["data", "sizes", "prior_stop"], 0, "prior_stop of its domain 'arithmetic' .*'prior_stop': 0"),
+    # a domain's own sizes count too (before, only data.sizes was checked and the build failed later)
+    (["data", "domains", "arithmetic", "sizes"], {"prior_dev": 0}, "sizes .*of its domain 'arithmetic' .*'prior_dev': 0"),
     (["data", "train_sample"], 513, "data.train_sample = 513 is not allowed; allowed: at most the train pool of 'arithmetic'"),
     (["prior"], DELETE, "is a prior backbone: set `prior:`"),
     (["launch"], {"kind": "accelerate", "config_file": "configs/accelerate/nope.yaml", "num_processes": 2},

@@ -23,3 +23,12 @@ def test_redraw_varies_the_sample_and_fixed_varies_only_the_noise(tmp_path):
     assert fixed_noise[0] != fixed_noise[1]  # same examples, other corrupted answers
     clean = pilot.training_set(tmp_path, "fixed", 1, 0.0)
     assert sum(a != e["answer"] for a, e in zip(fixed_noise[1], clean)) == round(0.3 * 256)
+
+
+def test_recipes_override_the_study_config_and_nothing_else():
+    import yaml
+
+    train = yaml.safe_load((ROOT / "config/config.yaml").read_text())["train"]
+    assert pilot.study_train() == train
+    for recipe in pilot.RECIPES.values():
+        assert set(recipe) <= set(train)  # each recipe names settings the study has

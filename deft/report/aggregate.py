@@ -280,12 +280,11 @@ def regime_checks(recs: list[dict]) -> pd.DataFrame:
         c = r.get("regime_check")
         if r["kind"] != "base" or not c:
             continue
-        band = c["band"] or [None, None]
+        band, stop = c["band"] or [None, None], c.get("stopped_at") or {}
         rows.append({"regime": r["run"]["regime"], "backbone": r["run"]["backbone"], "domain": r["run"]["domain"],
                      "label": c["label"], "band_low": band[0], "band_high": band[1],
                      "base_test": c["measured"].get("test"), "base_prior_dev": c["measured"].get("prior_dev"),
-                     "holds": c["holds"], "stop_step": (c.get("stopped_at") or {}).get("step"),
-                     "stop_value": (c.get("stopped_at") or {}).get("value")})
+                     "holds": c["holds"], "stop_step": stop.get("step"), "stop_value": stop.get("value")})
     return pd.DataFrame(rows, columns=REGIME_COLUMNS)
 
 
