@@ -37,15 +37,21 @@ def test_one_cell_of_the_embedded_default(fresh_clone):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     counts = job_counts(out)
-    assert counts.get("train_evaluate_shard_0") == 3 and counts.get("evaluate_base") == 1, counts
+    # the grid's 3 seeds with every run, and the strong noise contrast's seeds 3-19 (`seeds: 20`) with its 3 cells
+    assert counts.get("train_evaluate_shard_0") == 3 and counts.get("train_evaluate_shard_0_1") == 17, counts
+    assert counts.get("evaluate_base") == 1, counts
     assert counts.get("build_prior") == 1 and counts.get("reference_set") == 1 and counts.get("token_stats") == 2
-    assert not any(k.startswith("train_evaluate_shard_") and k != "train_evaluate_shard_0" for k in counts)
+    assert {k for k in counts if k.startswith("train_evaluate_shard_")} == {"train_evaluate_shard_0",
+                                                                          "train_evaluate_shard_0_1"}
     assert "aggregate" not in counts  # the full tables stay as they are: `snakemake --cores 2 figures` next
     runs = planned(out, "record.json")
     assert {r[:2] for r in runs} == {("smollm2-135m-prior", "arithmetic")}
     # --config updated grid.regimes only: objectives, noise rates and seeds are the config file's
     assert {r[2] for r in runs} == {"nll", "neg_p", "cayley", "deft"} and {r[3] for r in runs} == {"clean", "answer-0.3"}
-    assert {r[4] for r in runs} == {"0", "1", "2"} and len(runs) == 24
+    grid = {r for r in runs if r[4] in ("0", "1", "2")}
+    assert len(grid) == 24 and {r[2:4] for r in runs - grid} == {("nll", "clean"), ("nll", "answer-0.3"),
+                                                                 ("deft", "answer-0.3")}
+    assert {int(r[4]) for r in runs} == set(range(20)) and len(runs) == 24 + 3 * 17
     assert "base/backbone=smollm2-135m-prior/domain=arithmetic/record.json" in out
     assert "backbone=smollm2-135m/" not in out and "backbone=smollm2-135m-early/" not in out  # no other cell
     for a, b, regime in (("nll", "neg_p", "weak"), ("deft", "neg_p", "weak"), ("deft", "nll", "intermediate"),
