@@ -29,8 +29,9 @@ def snakemake(cwd, *args, timeout=600):
 def test_results_tracks_the_shipped_records_and_nothing_large():
     tracked = subprocess.run(["git", "ls-files", "results"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.split()
-    # 60 runs (4 objectives x 3 seeds x: clean and noisy in 2 regimes, clean in the weak one), 3 bases
-    assert len([p for p in tracked if p.endswith("/record.json")]) == 60 + 3
+    # 60 runs (4 objectives x 3 seeds x: clean and noisy in 2 regimes, clean in the weak one), the
+    # strong noise contrast's 3 cells on seeds 3-19, 3 bases
+    assert len([p for p in tracked if p.endswith("/record.json")]) == 60 + 3 * 17 + 3
     assert {Path(p).name for p in tracked} == set(CACHED) | {"README.md"}
     assert sum((ROOT / p).stat().st_size for p in tracked) < 20e6
     # the pipeline's large and derived files stay untracked; the record names are tracked anywhere
@@ -59,9 +60,10 @@ def test_fresh_clone_default_target_recomputes_every_shipped_record(fresh_clone)
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout + proc.stderr)
     assert {k: counts.get(k) for k in ("train_evaluate_shard_0", "train_evaluate_shard_1", "train_evaluate_shard_2",
-                                       "evaluate_base", "build_prior", "reference_set", "token_stats")} == \
-        {"train_evaluate_shard_0": 3, "train_evaluate_shard_1": 3, "train_evaluate_shard_2": 3, "evaluate_base": 3,
-         "build_prior": 2, "reference_set": 3, "token_stats": 5}
+                                       "train_evaluate_shard_2_1", "evaluate_base", "build_prior", "reference_set",
+                                       "token_stats")} == \
+        {"train_evaluate_shard_0": 3, "train_evaluate_shard_1": 3, "train_evaluate_shard_2": 3,
+         "train_evaluate_shard_2_1": 17, "evaluate_base": 3, "build_prior": 2, "reference_set": 3, "token_stats": 5}
 
 
 def test_figures_names_a_missing_record_instead_of_training(fresh_clone, tmp_path):
@@ -74,7 +76,7 @@ def test_figures_names_a_missing_record_instead_of_training(fresh_clone, tmp_pat
     proc = snakemake(work, "-n", "figures")
     assert proc.returncode != 0
     err = proc.stdout + proc.stderr
-    assert "1 of the 254 files of this grid are missing" in err and str(gone.relative_to(work)) in err, err[-3000:]
+    assert "1 of the 509 files of this grid are missing" in err and str(gone.relative_to(work)) in err, err[-3000:]
 
 
 @pytest.mark.slow
@@ -91,6 +93,9 @@ def test_fresh_clone_figures_rebuilds_tables_figures_and_report(fresh_clone):
     # every contrast pre-registered, beside its positive control; a failed control makes it "not testable"
     assert contrasts.control.notna().all() and contrasts.preregistered.all()
     assert (contrasts.verdict.str.startswith("not testable") == ~contrasts.control_holds.astype(bool)).all()
+    # the strong noise contrast runs on its own 20 seeds (analysis.contrasts[0].seeds), every other on the grid's 3
+    noise = (contrasts.regime == "strong") & (contrasts.noise_rate == 0.3)
+    assert contrasts[noise].n_seeds.tolist() == [20] and (contrasts[~noise].n_seeds == 3).all()
     for fig in ("noise_robustness", "improvement_probability", "gating_dynamics", "gradient_maps",
                 "confident_conflicts", "forgetting"):
         assert (fresh_clone / f"results/figures/{fig}.png").stat().st_size > 5000, fig
