@@ -296,9 +296,9 @@ def runs(config: dict) -> list[dict]:
             r = config["regimes"][regime]
             if r.get("regime", regime) != c["regime"]:
                 continue
-            rates = {0.0, *r.get("noise_rates", grid["noise_rates"])}
+            rates = set(r.get("noise_rates", grid["noise_rates"]))
             for objective, rate in contrast_cells(c):
-                if objective in grid["objectives"] and rate in rates:  # a cell the grid defines
+                if objective in grid["objectives"] and rate in rates:  # a cell the grid runs (clean too)
                     for kind in grid["noise_kinds"]:
                         for seed in extra:
                             add(r, regime, objective, kind, rate, seed)

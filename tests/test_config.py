@@ -134,6 +134,11 @@ def test_a_contrast_with_more_seeds_runs_only_its_own_and_its_controls_cells_on_
         extra = [r for r in dc.runs(one) if r["seed"] > 2]
         assert {(r["objective"], r["noise"]) for r in extra} == cells and all(r["regime"] == spec["regime"] for r in extra)
         assert sorted({r["seed"] for r in extra}) == ([3, 4] if cells else [])
+    # a regime without clean runs gets none for the control either (it is then "not measured")
+    noisy_only = copy.deepcopy(cfg)
+    noisy_only["regimes"]["strong"]["noise_rates"] = [0.3]
+    assert {(r["objective"], r["noise"]) for r in dc.runs(noisy_only) if r["seed"] > 2} == \
+        {("deft", "answer-0.3"), ("nll", "answer-0.3")}
     # a contrast left out of a reduced grid adds nothing
     strong_only = edit(["grid", "regimes"], ["intermediate"])
     assert len(dc.runs(strong_only)) == 4 * 3 * 2

@@ -81,14 +81,20 @@ def _common(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return a.loc[seeds, cols].to_numpy(), b.loc[seeds, cols].to_numpy()
 
 
-def _against_base(scores: Scores, items: pd.DataFrame, key: tuple, objective: str):
-    """(``objective``'s [seeds x items] scores in the row ``key``, the base model's scores on the same
-    items weighted as the runs' are and repeated per seed), or None where the base has no items there."""
+def _on(m: pd.DataFrame, seeds) -> pd.DataFrame:
+    """The rows of a [seeds x items] matrix for ``seeds`` (None: all)."""
+    return m if seeds is None else m[m.index.isin(seeds)]
+
+
+def _against_base(scores: Scores, items: pd.DataFrame, key: tuple, objective: str, seeds=None):
+    """(``objective``'s [seeds x items] scores in the row ``key`` (only ``seeds``, if given), the base
+    model's scores on the same items weighted as the runs' are and repeated per seed), or None where
+    the base has no items there."""
     base = items[(items.kind == "base") & (items.metric == key[3]) & (items.backbone == key[1])
                  & (items.domain == key[2])]
     if base.empty:
         return None
-    a, b = scores.matrix(key, objective), weighted(base.assign(seed=0)).iloc[0]
+    a, b = _on(scores.matrix(key, objective), seeds), weighted(base.assign(seed=0)).iloc[0]
     shared = a.columns.intersection(b.index)
     return a[shared].to_numpy(), np.tile(b[shared].to_numpy(), (a.shape[0], 1))
 
@@ -184,7 +190,7 @@ CONTROLS = ("noise_cost", "beats_base", "above_zero", "headroom")
 
 
 def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFrame | None,
-                     runs: pd.DataFrame, contrast_mde: float) -> dict:
+                     runs: pd.DataFrame, contrast_mde: float, seeds=None) -> dict:
     """Could the contrast's effect have appeared in this study? A positive control measured in the
     same cell (issue #26), oriented by the metric's direction:
 
@@ -200,7 +206,9 @@ def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFr
       ``objective``'s own mean in the cell is at least ``times_mde`` x the contrast's MDE, so that
       something can be better than it by a detectable amount (sharpening where nll left no room
       cannot show).
-    Returns the control_* columns of the contrasts table."""
+    ``seeds``: the seeds the contrast pairs; the control is measured on those alone (a cell that
+    runs more seeds for another contrast, ``analysis.contrasts[].seeds``, must not lend this one a
+    narrower control). Returns the control_* columns of the contrasts table."""
     kind, obj, metric = control["kind"], control["objective"], key[3]
     if kind not in CONTROLS:
         raise ValueError(f"control kind {kind!r} is not allowed; allowed: {list(CONTROLS)}")
@@ -212,11 +220,11 @@ def positive_control(control: dict, key: tuple, scores: Scores, items: pd.DataFr
     clean_key = next((k for k, _ in _rows(runs) if k[:4] == key[:4] and np.isclose(k[4], 0.0)), None)
     a = b = None
     if kind in ("above_zero", "headroom"):
-        a = scores.matrix(key, obj).to_numpy()
+        a = _on(scores.matrix(key, obj), seeds).to_numpy()
     elif kind == "noise_cost" and clean_key is not None:
-        a, b = _common(scores.matrix(clean_key, obj), scores.matrix(key, obj))
+        a, b = _common(_on(scores.matrix(clean_key, obj), seeds), _on(scores.matrix(key, obj), seeds))
     elif kind == "beats_base" and clean_key is not None and items is not None:
-        a, b = _against_base(scores, items, clean_key, obj) or (None, None)
+        a, b = _against_base(scores, items, clean_key, obj, seeds) or (None, None)
     if a is None or not a.size:
         return {**out, "control_holds": False, "control_needs": needs + " (not measured: runs missing)"}
     if kind in ("above_zero", "headroom"):
@@ -260,14 +268,17 @@ def contrasts(runs: pd.DataFrame, items: pd.DataFrame | None, specs: list[dict],
         rows = sub.drop_duplicates(ROW)[ROW].itertuples(index=False)
         found = False
         for key in rows:
-            a, b = _common(scores.matrix(tuple(key), spec["a"]), scores.matrix(tuple(key), spec["b"]))
+            ma, mb = scores.matrix(tuple(key), spec["a"]), scores.matrix(tuple(key), spec["b"])
+            a, b = _common(ma, mb)
             if not a.size:
                 continue
+            seeds = ma.index.intersection(mb.index)  # the control is measured on these too
             found = True
             diff, lo, hi = paired_ci(a, b)
             m = mde(a, b)
             verdict = _verdict(metric, diff, lo, hi, a, b)
-            control = positive_control(spec["control"], tuple(key), scores, items, runs, m) if spec.get("control") else {}
+            control = positive_control(spec["control"], tuple(key), scores, items, runs, m, seeds) \
+                if spec.get("control") else {}
             if control and not control["control_holds"]:  # the effect could not have appeared here
                 verdict = f"not testable: the control does not hold ({control['control_needs']})"
             out.append({"contrast": name, "preregistered": spec.get("preregistered", True), **dict(zip(ROW, key)),

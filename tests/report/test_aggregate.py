@@ -513,6 +513,25 @@ def test_a_forgetting_contrast_needs_nll_to_forget(tmp_path):
                                                                "(nll token_forgetting_rate > 0)")
 
 
+def test_a_control_is_measured_on_the_seeds_its_contrast_pairs(tmp_path):
+    """A cell that runs more seeds for another contrast (analysis.contrasts[].seeds: clean nll for the
+    strong noise contrast) must not lend a 3-seed contrast a control measured on 20: here nll forgets
+    nothing on the 3 seeds deft has and a lot on the 4 more, and the control reads only the 3."""
+    from deft.report.tables import contrasts
+
+    rows = [record("nll", s, 0.0 if s < 3 else 0.3, metric="token_forgetting_rate") for s in range(7)]
+    rows += [record("deft", s, 0.0, metric="token_forgetting_rate") for s in range(3)]
+    spec = {"regime": "strong", "noise_rate": 0.0, "a": "deft", "b": "nll", "metric": "token_forgetting_rate",
+            "control": {"kind": "above_zero", "objective": "nll"}}
+    row = contrasts(tidy(rows), None, [spec]).iloc[0]
+    assert row.n_seeds == 3 and row.control_value == 0 and not row.control_holds
+    assert row.verdict.startswith("not testable")
+    # with deft on all 7 seeds the control reads all 7 (nll forgets 0.3 on 4 of them)
+    rows += [record("deft", s, 0.0, metric="token_forgetting_rate") for s in range(3, 7)]
+    row = contrasts(tidy(rows), None, [spec]).iloc[0]
+    assert row.n_seeds == 7 and row.control_value == pytest.approx(0.3 * 4 / 7)
+
+
 def test_sharpening_is_measured_on_the_tokens_the_base_already_held(tmp_path):
     """Claim 4: -log p of the test tokens the base predicted at p >= 0.9, per token and record; a
     token the base did not hold is left out; the headroom control asks nll to leave room."""
