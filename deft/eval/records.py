@@ -65,7 +65,9 @@ def git_state(cwd=None) -> dict:
         head = run("rev-parse", "HEAD")
         if head.returncode != 0:
             return {"git_commit": None, "git_dirty": None}
-        status = run("status", "--porcelain", "--untracked-files=no")
+        # results/ is left out: the pipeline itself writes over the study's tracked records while it
+        # runs, so counting them would call every record of a clean checkout dirty.
+        status = run("status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)results")
         return {"git_commit": head.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"git_commit": None, "git_dirty": None}
