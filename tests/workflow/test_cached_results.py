@@ -76,7 +76,7 @@ def test_figures_names_a_missing_record_instead_of_training(fresh_clone, tmp_pat
     proc = snakemake(work, "-n", "figures")
     assert proc.returncode != 0
     err = proc.stdout + proc.stderr
-    assert "1 of the 509 files of this grid are missing" in err and str(gone.relative_to(work)) in err, err[-3000:]
+    assert "1 of the 458 files of this grid are missing" in err and str(gone.relative_to(work)) in err, err[-3000:]
 
 
 @pytest.mark.slow
